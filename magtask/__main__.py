@@ -1,0 +1,3 @@
+from magtask.cli import main
+
+main()

@@ -1,0 +1,157 @@
+"""Safetensors files written in a stream and read memory-mapped, always atomically.
+
+The writer knows every tensor's shape up front, writes the header, then lets the caller stream
+each tensor's bytes in chunks (so a 30 000-video dataset never sits in memory). The header is
+rewritten at the end, padded to the same length, so metadata computed while writing (a content
+hash) lands in it. The file appears under its name only once complete (temp file + rename).
+Files are standard safetensors: `safetensors.safe_open` reads them too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from magtask.errors import MagtaskError
+
+_DTYPES = {
+    np.dtype("uint8"): "U8", np.dtype("int8"): "I8", np.dtype("int16"): "I16", np.dtype("int32"): "I32",
+    np.dtype("int64"): "I64", np.dtype("float16"): "F16", np.dtype("float32"): "F32",
+    np.dtype("float64"): "F64", np.dtype("bool"): "BOOL", np.dtype("uint16"): "U16",
+}
+_NP = {v: k for k, v in _DTYPES.items()}
+_HEADER_PAD = 512  # room for metadata that is only known at the end (hashes, counts)
+
+
+class TensorWriter:
+    """with TensorWriter(path, {"x": ((N, 3), np.float32)}, metadata) as w: w.write("x", chunk) ..."""
+
+    def __init__(self, path: str | os.PathLike, layout: dict[str, tuple[tuple[int, ...], np.dtype]],
+                 metadata: dict[str, str] | None = None):
+        self.path = Path(path)
+        self.layout = {k: (tuple(int(s) for s in shape), np.dtype(dt)) for k, (shape, dt) in layout.items()}
+        self.metadata = dict(metadata or {})
+        self.hash = hashlib.sha256()
+        self._written = {k: 0 for k in self.layout}
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+
+    def _header(self) -> bytes:
+        entries, offset = {}, 0
+        for name, (shape, dt) in self.layout.items():
+            n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+            entries[name] = {"dtype": _DTYPES[dt], "shape": list(shape), "data_offsets": [offset, offset + n]}
+            offset += n
+        if self.metadata:
+            entries["__metadata__"] = {k: str(v) for k, v in self.metadata.items()}
+        return json.dumps(entries, separators=(",", ":")).encode()
+
+    def __enter__(self) -> "TensorWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        head = self._header()
+        self._hlen = (len(head) + _HEADER_PAD + 7) // 8 * 8
+        self._f = open(self._tmp, "wb")
+        self._f.write(struct.pack("<Q", self._hlen) + head.ljust(self._hlen, b" "))
+        self._order = list(self.layout)
+        self._current = 0
+        return self
+
+    def write(self, name: str, chunk: np.ndarray) -> None:
+        """Append the next rows of tensor `name`; tensors must be written in layout order."""
+        while self._order[self._current] != name:
+            done = self._written[self._order[self._current]]
+            shape, dt = self.layout[self._order[self._current]]
+            if done != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
+                raise ValueError(f"tensor {self._order[self._current]!r} incomplete before {name!r}")
+            self._current += 1
+        shape, dt = self.layout[name]
+        data = np.ascontiguousarray(chunk, dtype=dt)
+        buf = memoryview(data).cast("B")
+        self._f.write(buf)
+        self.hash.update(buf)
+        self._written[name] += data.nbytes
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                for name, (shape, dt) in self.layout.items():
+                    want = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+                    if self._written[name] != want:
+                        raise ValueError(f"tensor {name!r}: wrote {self._written[name]} of {want} bytes")
+                self.metadata.setdefault("content_hash", self.hash.hexdigest())
+                head = self._header()
+                if len(head) > self._hlen:
+                    raise ValueError("metadata grew past the reserved header space")
+                self._f.seek(8)
+                self._f.write(head.ljust(self._hlen, b" "))
+                self._f.flush()
+                os.fsync(self._f.fileno())
+            self._f.close()
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+        finally:
+            if self._tmp.exists():
+                self._f.close()
+                self._tmp.unlink()
+
+
+def write_tensors(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> str:
+    """Write whole arrays at once (atomically); returns the content hash."""
+    arrays = {k: np.asarray(v) for k, v in tensors.items()}
+    layout = {k: (a.shape, a.dtype) for k, a in arrays.items()}
+    with TensorWriter(path, layout, metadata) as w:
+        for k, a in arrays.items():
+            w.write(k, a)
+    return w.metadata["content_hash"]
+
+
+def read_header(path: str | os.PathLike) -> tuple[dict, int]:
+    """(header dict, byte offset of the data) of a safetensors file, with one-line errors."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            raw = f.read(8)
+            if len(raw) < 8:
+                raise MagtaskError(f"{path}: not a safetensors file (too short)")
+            (hlen,) = struct.unpack("<Q", raw)
+            if hlen > min(size - 8, 100_000_000):
+                raise MagtaskError(f"{path}: not a safetensors file (bad header length)")
+            header = json.loads(f.read(hlen))
+    except FileNotFoundError:
+        raise MagtaskError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise MagtaskError(f"{path}: is a directory, not a file") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise MagtaskError(f"{path}: not a safetensors file (unreadable header)") from None
+    if not isinstance(header, dict):
+        raise MagtaskError(f"{path}: not a safetensors file (header is not a table)")
+    start = 8 + hlen
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if start + end > size:
+        raise MagtaskError(f"{path}: truncated ({size} bytes, header promises {start + end})")
+    return header, start
+
+
+def open_tensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Memory-map every tensor of a safetensors file read-only: ({name: array}, metadata)."""
+    header, start = read_header(path)
+    meta = header.pop("__metadata__", {}) or {}
+    out = {}
+    for name, info in header.items():
+        dt = _NP.get(info.get("dtype"))
+        if dt is None:
+            raise MagtaskError(f"{path}: tensor {name!r} has unsupported dtype {info.get('dtype')}")
+        a, b = info["data_offsets"]
+        shape = tuple(info["shape"])
+        if b - a != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
+            raise MagtaskError(f"{path}: tensor {name!r} size does not match its shape")
+        if b == a:
+            out[name] = np.zeros(shape, dtype=dt)
+        else:
+            out[name] = np.memmap(path, dtype=dt, mode="r", offset=start + a, shape=shape)
+    return out, meta
