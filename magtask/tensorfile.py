@@ -119,8 +119,10 @@ def read_header(path: str | os.PathLike) -> tuple[dict, int]:
             if len(raw) < 8:
                 raise MagtaskError(f"{path}: not a safetensors file (too short)")
             (hlen,) = struct.unpack("<Q", raw)
-            if hlen > min(size - 8, 100_000_000):
+            if hlen > 100_000_000:
                 raise MagtaskError(f"{path}: not a safetensors file (bad header length)")
+            if hlen > size - 8:
+                raise MagtaskError(f"{path}: truncated ({size} bytes, header alone needs {8 + hlen})")
             header = json.loads(f.read(hlen))
     except FileNotFoundError:
         raise MagtaskError(f"{path}: no such file") from None

@@ -1,0 +1,1 @@
+"""One module per command group; each holds a Typer app or plain command functions."""

@@ -1,0 +1,2 @@
+import typer
+app = typer.Typer(help='(not yet available)', no_args_is_help=True)

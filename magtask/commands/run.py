@@ -1,0 +1,6 @@
+import typer
+app = typer.Typer(help='(not yet available)', no_args_is_help=True)
+
+
+def run(task: str, head: str) -> None:
+    """Not yet available."""

@@ -1,0 +1,215 @@
+"""The magtask video tokenizer: a small MAGVIT-v2-style autoencoder with an FSQ bottleneck.
+
+    video (B, T, 3, H, W) in [0, 1]
+      -> patchify p x p (space-to-depth)           (B, 3p^2, T, H/p, W/p)
+      -> causal (2+1)D residual blocks, width w     spatial 3x3 conv, then temporal conv padded on the left only
+      -> causal temporal grouping (stride s)        latent step j sees frames <= s*j + s - 1 only
+      -> more blocks, 1x1 to C channels             latents (B, C, T/s, H/p, W/p), continuous
+      -> FSQ                                        codes (same shape), indices (B, T/s, H/p, W/p)
+    decoder mirrors it (also causal): latent step j -> frames s*j .. s*j + s - 1, depth-to-space.
+
+Causal in time: the codes of frames 0..k-1 (k a multiple of the temporal stride) never depend on
+later frames, so a prefix of a video tokenizes the same alone as inside the whole video (that is
+what next-frame prediction on codes needs). Normalization is per position (RMS over channels), so
+no statistic mixes frames either.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from magtask.errors import MagtaskError
+from magtask.tokenizer.fsq import FSQ
+
+DEFAULT_CONFIG = {
+    "patch": 4,  # spatial stride
+    "temporal_stride": 2,
+    "width": 64,
+    "enc_blocks": 2,  # at full frame rate, before temporal grouping
+    "mid_blocks": 2,  # at latent rate (encoder and decoder each)
+    "dec_blocks": 2,  # at full frame rate, after temporal ungrouping
+    "kernel_t": 3,
+    "levels": [8, 5, 5, 5],
+    "frames": 16,  # what it was trained on (informational; any multiple of temporal_stride works)
+    "size": 64,
+}
+
+
+class ChannelRMSNorm(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1, dim, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-6) * self.scale
+
+
+class CausalBlock(nn.Module):
+    """x + temporal_causal(act(spatial(act(norm(x)))))  on (B, C, T, H, W)."""
+
+    def __init__(self, dim: int, kernel_t: int = 3):
+        super().__init__()
+        self.norm = ChannelRMSNorm(dim)
+        self.spatial = nn.Conv3d(dim, dim, (1, 3, 3), padding=(0, 1, 1))
+        self.temporal = nn.Conv3d(dim, dim, (kernel_t, 1, 1))
+        self.pad_t = kernel_t - 1
+        nn.init.zeros_(self.temporal.weight)
+        nn.init.zeros_(self.temporal.bias)
+        # identity-ish start for the temporal mixer: current frame passes through
+        with torch.no_grad():
+            self.temporal.weight[:, :, -1, 0, 0].copy_(torch.eye(dim) * 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.silu(self.spatial(F.silu(self.norm(x))))
+        h = F.pad(h, (0, 0, 0, 0, self.pad_t, 0))  # left (past) side only
+        return x + self.temporal(h)
+
+
+class VideoTokenizer(nn.Module):
+    causal = True
+
+    def __init__(self, config: dict | None = None):
+        super().__init__()
+        cfg = dict(DEFAULT_CONFIG)
+        cfg.update(config or {})
+        cfg["levels"] = [int(l) for l in cfg["levels"]]
+        self.config = cfg
+        p, s, w, kt = cfg["patch"], cfg["temporal_stride"], cfg["width"], cfg["kernel_t"]
+        self.fsq = FSQ(cfg["levels"])
+        c = self.fsq.dim
+        pix = 3 * p * p
+        # encoder
+        self.enc_in = nn.Conv3d(pix, w, 1)
+        self.enc_full = nn.Sequential(*[CausalBlock(w, kt) for _ in range(cfg["enc_blocks"])])
+        self.enc_group = nn.Conv3d(w, w, (s, 1, 1), stride=(s, 1, 1))  # frames s*j .. s*j+s-1 -> step j
+        self.enc_mid = nn.Sequential(*[CausalBlock(w, kt) for _ in range(cfg["mid_blocks"])])
+        self.enc_norm = ChannelRMSNorm(w)
+        self.enc_out = nn.Conv3d(w, c, 1)
+        # decoder
+        self.dec_in = nn.Conv3d(c, w, 1)
+        self.dec_mid = nn.Sequential(*[CausalBlock(w, kt) for _ in range(cfg["mid_blocks"])])
+        self.dec_ungroup = nn.Conv3d(w, w * s, 1)  # step j -> frames s*j .. s*j+s-1
+        self.dec_full = nn.Sequential(*[CausalBlock(w, kt) for _ in range(cfg["dec_blocks"])])
+        self.dec_norm = ChannelRMSNorm(w)
+        self.dec_out = nn.Conv3d(w, pix, 1)
+
+    # -- geometry ---------------------------------------------------------------------------------
+    @property
+    def temporal_stride(self) -> int:
+        return int(self.config["temporal_stride"])
+
+    @property
+    def spatial_stride(self) -> int:
+        return int(self.config["patch"])
+
+    @property
+    def codebook_size(self) -> int:
+        return self.fsq.codebook_size
+
+    @property
+    def latent_channels(self) -> int:
+        return self.fsq.dim
+
+    def latent_shape(self, frames: int | None = None, size: int | None = None) -> tuple[int, int, int, int]:
+        """(C, t, h, w) of the latents of one video of `frames` frames, `size` x `size` pixels."""
+        frames = self.config["frames"] if frames is None else frames
+        size = self.config["size"] if size is None else size
+        self._check_geometry(frames, size, size)
+        return (self.latent_channels, frames // self.temporal_stride, size // self.spatial_stride,
+                size // self.spatial_stride)
+
+    def compression_ratio(self, frames: int | None = None, size: int | None = None) -> float:
+        """Video values / latent values (e.g. 16*3*64*64 / (4*8*16*16) = 24)."""
+        frames = self.config["frames"] if frames is None else frames
+        size = self.config["size"] if size is None else size
+        return frames * 3 * size * size / math.prod(self.latent_shape(frames, size))
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _check_geometry(self, frames: int, height: int, width: int) -> None:
+        s, p = self.temporal_stride, self.spatial_stride
+        if frames < s or frames % s:
+            raise MagtaskError(f"video has {frames} frames; this tokenizer needs a positive multiple of its "
+                               f"temporal stride {s}")
+        if height < p or width < p or height % p or width % p:
+            raise MagtaskError(f"video frames are {height}x{width}; this tokenizer needs height and width that "
+                               f"are multiples of its spatial stride {p} (trained on {self.config['size']}x"
+                               f"{self.config['size']})")
+
+    def _check_video(self, video: torch.Tensor) -> None:
+        if video.ndim != 5 or video.shape[2] != 3:
+            raise MagtaskError(f"videos must have shape (B, T, 3, H, W), got {tuple(video.shape)}")
+        self._check_geometry(video.shape[1], video.shape[3], video.shape[4])
+        if not torch.isfinite(video).all():
+            raise MagtaskError("videos contain NaN or Inf")
+
+    # -- pixels <-> patches -----------------------------------------------------------------------
+    def _patchify(self, video: torch.Tensor) -> torch.Tensor:
+        b, t, c, h, w = video.shape
+        p = self.spatial_stride
+        x = video.reshape(b, t, c, h // p, p, w // p, p)
+        return x.permute(0, 2, 4, 6, 1, 3, 5).reshape(b, c * p * p, t, h // p, w // p)
+
+    def _unpatchify(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, t, hh, ww = x.shape
+        p = self.spatial_stride
+        x = x.reshape(b, 3, p, p, t, hh, ww)
+        return x.permute(0, 4, 1, 5, 2, 6, 3).reshape(b, t, 3, hh * p, ww * p)
+
+    # -- API --------------------------------------------------------------------------------------
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """video (B, T, 3, H, W) float in [0, 1] -> continuous latents (B, C, T/s, H/p, W/p)."""
+        self._check_video(video)
+        x = self._patchify(video.float() * 2 - 1)
+        x = self.enc_full(self.enc_in(x))
+        x = self.enc_mid(self.enc_group(x))
+        return self.enc_out(F.silu(self.enc_norm(x)))
+
+    def quantize(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """latents (B, C, t, h, w) -> (codes, same shape, on the FSQ grid; indices (B, t, h, w) int64)."""
+        return self.fsq(latents, dim=1)
+
+    def indices_to_codes(self, indices: torch.Tensor) -> torch.Tensor:
+        """indices (B, t, h, w) -> codes (B, C, t, h, w)."""
+        if indices.dtype.is_floating_point:
+            raise MagtaskError(f"token indices must be integers, got {indices.dtype}")
+        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.codebook_size):
+            raise MagtaskError(f"token indices must be in 0..{self.codebook_size - 1}, "
+                               f"found {int(indices.min())}..{int(indices.max())}")
+        return self.fsq.indices_to_codes(indices, dim=1)
+
+    def decode_raw(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (B, C, t, h, w) -> video (B, t*s, 3, h*p, w*p), not clamped (what training sees)."""
+        b, _, t, hh, ww = codes.shape
+        s, w = self.temporal_stride, self.config["width"]
+        x = self.dec_mid(self.dec_in(codes))
+        x = self.dec_ungroup(x).reshape(b, s, w, t, hh, ww).permute(0, 2, 3, 1, 4, 5).reshape(b, w, t * s, hh, ww)
+        x = self.dec_full(x)
+        x = self.dec_out(F.silu(self.dec_norm(x)))
+        return self._unpatchify(x) * 0.5 + 0.5
+
+    def decode(self, codes_or_indices: torch.Tensor) -> torch.Tensor:
+        """codes (B, C, t, h, w) float or indices (B, t, h, w) int -> video (B, T, 3, H, W) in [0, 1]."""
+        x = codes_or_indices
+        if not x.dtype.is_floating_point:
+            x = self.indices_to_codes(x)
+        elif x.ndim != 5 or x.shape[1] != self.latent_channels:
+            raise MagtaskError(f"codes must have shape (B, {self.latent_channels}, t, h, w), got {tuple(x.shape)}")
+        elif not torch.isfinite(x).all():
+            raise MagtaskError("codes contain NaN or Inf")
+        return self.decode_raw(x).clamp(0, 1)
+
+    def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """video -> (unclamped reconstruction, indices): the training path."""
+        codes, indices = self.quantize(self.encode(video))
+        return self.decode_raw(codes), indices
+
+    @torch.no_grad()
+    def tokenize(self, video: torch.Tensor) -> torch.Tensor:
+        """video -> indices (B, t, h, w) in one call."""
+        return self.quantize(self.encode(video))[1]
