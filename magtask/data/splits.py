@@ -17,8 +17,9 @@ def stratified_split(labels: np.ndarray, seed: int = 0) -> np.ndarray:
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         idx = idx[rng.permutation(len(idx))]
-        n_test = int(round(len(idx) * FRACTIONS[2]))
-        n_val = int(round(len(idx) * FRACTIONS[1]))
+        # at least one test and one val video per class once a class has three
+        n_test = max(int(round(len(idx) * FRACTIONS[2])), int(len(idx) >= 3))
+        n_val = max(int(round(len(idx) * FRACTIONS[1])), int(len(idx) >= 3))
         split[idx[:n_test]] = TEST
         split[idx[n_test:n_test + n_val]] = VAL
     return split

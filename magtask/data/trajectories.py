@@ -8,8 +8,8 @@ recognisable in 2D (the *view constraints*):
              (|cos(direction, view)| <= 0.75), so the dot always travels across the frame.
 - circular:  1.1 to 1.6 turns of a circle; the camera sees the circle's plane at most 50 degrees
              off face-on (|cos(normal, view)| >= 0.65), so it is an ellipse, never a line.
-- helical:   1.25 to 2 turns around an axis while drifting along it by 1.5 to 3 radii; the camera
-             is never near the axis (|cos(axis, view)| in [0.2, 0.7]): a helix seen down its axis
+- helical:   1.25 to 2 turns around an axis while drifting along it by 2 to 3.5 radii; the camera
+             is never near the axis (|cos(axis, view)| in [0.2, 0.6]): a helix seen down its axis
              is a circle, and seen exactly side-on its loops collapse into a zigzag.
 - parabolic: a projectile path (uniform horizontal speed, constant acceleration) whose height is
              0.4 to 1.5 times its width, apex anywhere in the middle of the clip; the camera sees
@@ -35,7 +35,7 @@ CAMERA_NAMES = ("fx", "fy", "fz", "rx", "ry", "rz", "ux", "uy", "uz", "px", "py"
 _VIEW_LIMITS = {
     "linear": (0.0, 0.75),
     "circular": (0.65, 1.0),
-    "helical": (0.2, 0.7),
+    "helical": (0.2, 0.6),
     "parabolic": (0.65, 1.0),
 }
 
@@ -75,7 +75,7 @@ def sample_path(label: int, frames: int, rng: np.random.Generator) -> tuple[np.n
         pts = np.outer(np.cos(ang), u) + np.outer(np.sin(ang), w)
         params[0], params[1] = 1.0, turns
         if name == "helical":
-            drift = rng.uniform(1.5, 3.0)
+            drift = rng.uniform(2.0, 3.5)
             pts = pts + np.outer(t - 0.5, normal * drift)
             params[2] = drift
         return pts, normal, params

@@ -1,0 +1,6 @@
+from magtask import hookimpl
+
+
+@hookimpl
+def register_commands(app):
+    raise ValueError("cannot add my command")
