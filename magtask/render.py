@@ -72,3 +72,25 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     iio.imwrite(tmp, image, extension=path.suffix)
     os.replace(tmp, path)
+
+
+def confusion_image(matrix, names, cell: int = 48) -> np.ndarray:
+    """A confusion matrix (rows true, columns predicted) as an RGB image with counts in the cells."""
+    m = np.asarray(matrix, dtype=float)
+    k = len(names)
+    left, top = 80, 40
+    im = Image.new("RGB", (left + k * cell + 8, top + k * cell + 8), "white")
+    draw = ImageDraw.Draw(im)
+    font = ImageFont.load_default()
+    rows = m.sum(axis=1, keepdims=True).clip(min=1)
+    for i in range(k):
+        draw.text((4, top + i * cell + cell // 2 - 6), names[i], fill="black", font=font)
+        draw.text((left + i * cell + 2, top - 14), names[i][:8], fill="black", font=font)
+        for j in range(k):
+            frac = m[i, j] / rows[i, 0]
+            shade = int(255 - 200 * frac)
+            x, y = left + j * cell, top + i * cell
+            draw.rectangle([x, y, x + cell - 2, y + cell - 2], fill=(shade, shade, 255))
+            draw.text((x + 6, y + cell // 2 - 6), str(int(m[i, j])), fill="black" if frac < 0.6 else "white", font=font)
+    draw.text((left, 4), "predicted ->   (rows: true class)", fill="black", font=font)
+    return np.asarray(im)

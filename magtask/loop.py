@@ -1,0 +1,110 @@
+"""The one shared train/eval loop. It knows nothing of any task or head by name.
+
+A task hands it a model, tensors, a loss and a validation score; it seeds, batches, optimises
+(AdamW, cosine schedule), shows rich progress (epoch, loss, validation score), keeps the weights of
+the best validation epoch (early stopping with patience), and restores them at the end.
+Heads that are fitted rather than trained provide fit(...) and go through `fit_or_train` too.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from magtask.console import progress_bar
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    patience: int = 8  # epochs without validation improvement before stopping
+    seed: int = 0
+    quiet: bool = False
+
+
+@dataclass
+class History:
+    train_loss: list[float] = field(default_factory=list)
+    val_score: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    best_score: float = float("nan")
+    stopped_early: bool = False
+
+
+def train(model: torch.nn.Module, tensors: Sequence[torch.Tensor],
+          loss_fn: Callable[[torch.nn.Module, tuple[torch.Tensor, ...]], torch.Tensor],
+          cfg: TrainConfig, val_score: Callable[[torch.nn.Module], float] | None = None,
+          describe: str = "training") -> History:
+    """Minimise loss_fn(model, batch) over minibatches of `tensors` (all indexed along dim 0).
+
+    val_score(model) -> float, higher is better, evaluated after each epoch in eval mode; without it
+    the last epoch's weights are kept.
+    """
+    seed_everything(cfg.seed)
+    n = len(tensors[0])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    hist = History()
+    best_state = None
+    with progress_bar(describe, cfg.epochs, disable=cfg.quiet) as tick:
+        for epoch in range(cfg.epochs):
+            model.train()
+            order = torch.randperm(n, generator=gen)
+            total_loss = 0.0
+            for lo in range(0, n, cfg.batch_size):
+                idx = order[lo:lo + cfg.batch_size]
+                loss = loss_fn(model, tuple(t[idx] for t in tensors))
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total_loss += loss.item() * len(idx)
+            hist.train_loss.append(total_loss / n)
+            info = f"loss {hist.train_loss[-1]:.4f}"
+            if val_score is not None:
+                model.eval()
+                with torch.no_grad():
+                    score = float(val_score(model))
+                hist.val_score.append(score)
+                if best_state is None or score > hist.best_score:
+                    hist.best_score, hist.best_epoch = score, epoch
+                    best_state = copy.deepcopy(model.state_dict())
+                info += f"  val {score:.4f} (best {hist.best_score:.4f} @ {hist.best_epoch + 1})"
+            tick(info=info)
+            if val_score is not None and epoch - hist.best_epoch >= cfg.patience:
+                hist.stopped_early = True
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        hist.best_epoch = len(hist.train_loss) - 1
+    model.eval()
+    return hist
+
+
+def fit_or_train(head, fit_args: tuple, train_kwargs: dict) -> History | None:
+    """A head with fit(...) is fitted (e.g. a Gaussian prior); any other head goes through train()."""
+    if callable(getattr(head, "fit", None)):
+        head.fit(*fit_args)
+        return None
+    return train(head, **train_kwargs)

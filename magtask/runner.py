@@ -1,0 +1,53 @@
+"""What `magtask run` does, as a function: resolve data and tokenizer, load codes, run the task."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from magtask.codes import load_codes
+from magtask.data.dataset import load_dataset
+from magtask.errors import MagtaskError, UsageError
+from magtask.runs import RunContext, prepare_run_dir, write_json
+from magtask.specs import HeadSpec, TaskSpec
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be cpu, cuda or auto, not {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MagtaskError("--device cuda: no CUDA device is available here")
+    return device
+
+
+def execute(task: TaskSpec, head: HeadSpec, data: Path | None = None, tokenizer_path: Path | None = None,
+            seed: int = 0, epochs: int | None = None, run_dir: Path | None = None, overwrite: bool = False,
+            options: dict | None = None, batch_size: int = 64, device: str = "cpu", quiet: bool = False,
+            started: float | None = None) -> dict:
+    from magtask.data.defaults import default_dataset_path
+    from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
+
+    started = time.perf_counter() if started is None else started
+    device = resolve_device(device)
+    dataset = load_dataset(data if data is not None else default_dataset_path(quiet=quiet))
+    tok = load_tokenizer(tokenizer_path).to(device).eval()
+    tok_hash = tokenizer_hash(tok)
+    tok.latent_shape(dataset.frames, dataset.size)  # a clear error if the videos do not fit the tokenizer
+    run_dir = prepare_run_dir(run_dir, task.name, head.name, overwrite)
+    codes = load_codes(dataset, tok, tok_hash, batch_size=batch_size, device=device, quiet=quiet)
+    ctx = RunContext(task=task, head=head, dataset=dataset, tokenizer=tok, tokenizer_hash=tok_hash, codes=codes,
+                     run_dir=run_dir, seed=seed, epochs=epochs, options=dict(options or {}), device=device,
+                     quiet=quiet)
+    config = {"task": task.name, "head": head.name, "head_package": f"{head.package} {head.version}",
+              "data": str(dataset.path), "tokenizer": str(tokenizer_path or "default"), "seed": seed,
+              "epochs": epochs, "options": ctx.options, "device": device}
+    write_json(run_dir / "config.json", config)
+    result = task.run(ctx)
+    metrics = {"task": task.name, "head": head.name, "tokenizer": tok_hash, "data": dataset.hash, "seed": seed,
+               "seconds": round(time.perf_counter() - started, 3), **result, "run_dir": str(run_dir)}
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
