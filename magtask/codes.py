@@ -46,7 +46,7 @@ def cache_path(tokenizer_hash: str, data_hash: str) -> Path:
 
 def encode_batch(tokenizer, videos_u8: np.ndarray, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 (B, T, 3, H, W) -> (quantized latents (B, C, t, h, w) float32, indices (B, t, h, w))."""
-    x = torch.from_numpy(np.ascontiguousarray(videos_u8)).to(device).float().div_(255.0)
+    x = torch.from_numpy(np.array(videos_u8, dtype=np.uint8)).to(device).float().div_(255.0)
     return tokenizer.quantize(tokenizer.encode(x))
 
 

@@ -40,3 +40,18 @@ def run_cli(*args: str, env: dict | None = None, check: bool = False) -> subproc
     if check and proc.returncode != 0:
         raise AssertionError(f"magtask {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory) -> Path:
+    """A small, untrained (randomly initialised, seeded) tokenizer: real code paths, seconds to run."""
+    import torch
+
+    from magtask.tokenizer.io import save_tokenizer
+    from magtask.tokenizer.model import VideoTokenizer
+
+    torch.manual_seed(0)
+    model = VideoTokenizer({"width": 8, "enc_blocks": 1, "mid_blocks": 1, "dec_blocks": 1})
+    path = tmp_path_factory.mktemp("tok") / "tiny-tokenizer.safetensors"
+    save_tokenizer(model, path)
+    return path

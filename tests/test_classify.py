@@ -1,0 +1,97 @@
+"""`magtask run classify mlp` end to end (tiny data, tiny untrained tokenizer), and its bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from magtask import TaskSpec
+from magtask.registry import get_registry
+from magtask.runner import execute
+
+from conftest import run_cli
+
+CONTRACT = {"task", "head", "tokenizer", "data", "seed", "seconds", "accuracy", "per_class_accuracy",
+            "confusion_matrix", "chance", "n_train", "n_test"}
+
+
+def test_run_writes_metrics_contract_and_json_stdout(tiny_dataset, tiny_tokenizer, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_cli("run", "classify", "mlp", "--data", str(tiny_dataset), "--tokenizer", str(tiny_tokenizer),
+                   "--epochs", "3", "--run-dir", str(run_dir), "--json", check=True)
+    metrics = json.loads(proc.stdout)  # stdout holds only the JSON
+    assert CONTRACT <= set(metrics)
+    assert metrics["task"] == "classify" and metrics["head"] == "mlp-classifier"
+    assert list(metrics["per_class_accuracy"]) == ["linear", "circular", "helical", "parabolic"]
+    m = np.array(metrics["confusion_matrix"])
+    assert m.shape == (4, 4) and m.sum() == metrics["n_test"] == 12
+    assert metrics["accuracy"] == pytest.approx(np.trace(m) / m.sum())
+    assert metrics["chance"] == pytest.approx(0.25)
+    assert json.loads((run_dir / "metrics.json").read_text()) == metrics
+    for f in ("config.json", "head.safetensors", "confusion.png"):
+        assert (run_dir / f).exists(), f
+
+
+def test_table_on_terminal_and_run_dir_refused_without_overwrite(tiny_dataset, tiny_tokenizer, tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["run", "classify", "mlp-classifier", "--data", str(tiny_dataset), "--tokenizer", str(tiny_tokenizer),
+            "--epochs", "2", "--run-dir", str(run_dir)]
+    proc = run_cli(*args, check=True)
+    assert "test accuracy" in proc.stdout and "chance" in proc.stdout and "helical" in proc.stdout
+    again = run_cli(*args)
+    assert again.returncode == 1 and "--overwrite" in again.stderr
+    run_cli(*args, "--overwrite", check=True)
+
+
+def test_label_efficiency_uses_only_k_labels(tiny_dataset, tiny_tokenizer, tmp_path):
+    proc = run_cli("run", "classify", "mlp", "--data", str(tiny_dataset), "--tokenizer", str(tiny_tokenizer),
+                   "--epochs", "2", "--train-per-class", "3", "--run-dir", str(tmp_path / "r"), "--json", check=True)
+    metrics = json.loads(proc.stdout)
+    assert metrics["n_train"] == 12 and metrics["n_val"] == 0 and metrics["train_per_class"] == 3
+
+
+def test_seed_format_npz_runs(tiny_tokenizer, tmp_path):
+    rng = np.random.default_rng(0)
+    from magtask.data.generate import generate_dataset
+    from magtask.data.dataset import load_dataset
+
+    generate_dataset(tmp_path / "g.safetensors", per_class=50, seed=9)
+    ds = load_dataset(tmp_path / "g.safetensors")
+    npz = tmp_path / "seed.npz"
+    np.savez(npz, videos=(np.asarray(ds.videos) / 255.0).astype(np.float32), labels=ds.labels)
+    proc = run_cli("run", "classify", "mlp", "--data", str(npz), "--tokenizer", str(tiny_tokenizer),
+                   "--epochs", "2", "--run-dir", str(tmp_path / "r"), "--json", check=True)
+    metrics = json.loads(proc.stdout)
+    assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 200
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["run", "classify", "mlpp"], 2, "Did you mean mlp-classifier"),
+    (["run", "clasify", "mlp"], 2, "Did you mean classify"),
+    (["run", "classify", "mlp", "--epochs", "0"], 2, "--epochs"),
+    (["run", "classify", "mlp", "--past", "4"], 2, "does not apply"),
+])
+def test_bad_run_input(args, code, needle):
+    proc = run_cli(*args)
+    assert proc.returncode == code, proc.stderr
+    assert needle in proc.stderr
+
+
+def test_head_of_another_task_is_refused():
+    registry = get_registry()
+    heads_of_other_tasks = [h for h in registry.heads.values() if h.task != "classify"]
+    if not heads_of_other_tasks:
+        pytest.skip("no head of another task registered yet")
+    proc = run_cli("run", "classify", heads_of_other_tasks[0].name)
+    assert proc.returncode == 2 and "not a classify head" in proc.stderr
+
+
+def test_interrupted_run_leaves_no_metrics(tiny_dataset, tiny_tokenizer, tmp_path):
+    def interrupted(ctx):
+        raise KeyboardInterrupt
+
+    task = TaskSpec(name="classify", run=interrupted, options={})
+    head = get_registry().head("classify", "mlp")
+    with pytest.raises(KeyboardInterrupt):
+        execute(task, head, data=tiny_dataset, tokenizer_path=tiny_tokenizer, run_dir=tmp_path / "r", quiet=True)
+    assert (tmp_path / "r" / "config.json").exists() and not (tmp_path / "r" / "metrics.json").exists()
