@@ -12,12 +12,12 @@ from magtask.specs import CLASS_NAMES
 
 
 def ink(videos: np.ndarray) -> np.ndarray:
-    """(N, T, 3, H, W) uint8 -> (N, T, H, W) float in [0, 1]: how far each pixel is from the background."""
-    v = videos.astype(np.float32) / 255.0
-    bg = np.median(v.reshape(*v.shape[:3], -1), axis=(1, 3))  # (N, 3): per-video background colour
-    d = np.abs(v - bg[:, None, :, None, None]).mean(axis=2)
+    """(N, T, 3, H, W) -> (N, T, H, W) in [0, 1]: metrics.ink scaled so each video's darkest ink is 1."""
+    from magtask.metrics import ink as raw_ink
+
+    d = raw_ink(videos).numpy()
     peak = d.reshape(len(d), -1).max(axis=1).clip(min=1e-6)
-    return np.clip(d / peak[:, None, None, None], 0.0, 1.0)
+    return d / peak[:, None, None, None]
 
 
 def trails(videos: np.ndarray) -> np.ndarray:
