@@ -52,29 +52,69 @@ def encode_batch(tokenizer, videos_u8: np.ndarray, device: str = "cpu") -> tuple
 
 def extract(dataset, tokenizer, tokenizer_hash: str, batch_size: int = 64, device: str = "cpu",
             quiet: bool = False) -> Path:
-    """Encode every video of `dataset` in batches and write the cache file; returns its path."""
+    """Encode every video of `dataset` in batches and write the cache file; returns its path.
+
+    Under torchrun with several processes, batch b is encoded by rank b % world_size into a part
+    file; rank 0 then merges the parts in batch order. Every batch holds the same videos as in a
+    single process, so the merged cache equals the single-process one.
+    """
+    from magtask.distributed import barrier, world
+
     c, t, h, w = tokenizer.latent_shape(dataset.frames, dataset.size)
     n = len(dataset)
+    rank, size = world()
     path = cache_path(tokenizer_hash, dataset.hash)
     meta = {"format": "magtask-codes", "tokenizer_hash": tokenizer_hash, "data_hash": dataset.hash,
             "data_path": str(dataset.path), "codebook_size": str(tokenizer.codebook_size),
-            "latent_shape": f"{c},{t},{h},{w}", "n": str(n)}
+            "latent_shape": f"{c},{t},{h},{w}", "n": str(n), "batch_size": str(batch_size)}
     layout = {"labels": ((n,), np.int64), "split": ((n,), np.uint8),
               "latents": ((n, c, t, h, w), np.float32), "indices": ((n, t, h, w), np.int32)}
-    t0 = time.perf_counter()
     tokenizer.eval()
-    with TensorWriter(path, layout, meta) as writer:
-        writer.write("labels", dataset.labels)
-        writer.write("split", dataset.split)
-        idx_parts = []
-        with torch.inference_mode(), progress_bar("encoding", n, disable=quiet) as tick:
-            for lo in range(0, n, batch_size):
+    starts = list(range(0, n, batch_size))
+    mine = starts[rank::size]
+
+    def batches():
+        total = sum(min(batch_size, n - lo) for lo in mine)
+        with torch.inference_mode(), progress_bar("encoding", total, disable=quiet) as tick:
+            for lo in mine:
                 codes, idx = encode_batch(tokenizer, dataset.videos[lo:lo + batch_size], device)
-                writer.write("latents", codes.cpu().numpy())
-                idx_parts.append(idx.to(torch.int32).cpu().numpy())
                 tick(len(codes))
-        writer.write("indices", np.concatenate(idx_parts) if idx_parts else np.zeros((0, t, h, w), np.int32))
-        writer.metadata["seconds"] = f"{time.perf_counter() - t0:.3f}"
+                yield codes.cpu().numpy(), idx.to(torch.int32).cpu().numpy()
+
+    if size == 1:
+        with TensorWriter(path, layout, meta) as writer:
+            writer.write("labels", dataset.labels)
+            writer.write("split", dataset.split)
+            idx_parts = []
+            for codes, idx in batches():
+                writer.write("latents", codes)
+                idx_parts.append(idx)
+            writer.write("indices", np.concatenate(idx_parts) if idx_parts else np.zeros((0, t, h, w), np.int32))
+        return path
+
+    part = lambda r: path.with_name(f".{path.name}.part{r}.tmp")  # noqa: E731
+    got = list(batches())
+    write_part = {"latents": np.concatenate([a for a, _ in got]) if got else np.zeros((0, c, t, h, w), np.float32),
+                  "indices": np.concatenate([b for _, b in got]) if got else np.zeros((0, t, h, w), np.int32)}
+    from magtask.tensorfile import write_tensors
+
+    write_tensors(part(rank), write_part)
+    barrier()
+    if rank == 0:
+        parts = [open_tensors(part(r))[0] for r in range(size)]
+        with TensorWriter(path, layout, meta) as writer:
+            writer.write("labels", dataset.labels)
+            writer.write("split", dataset.split)
+            for key in ("latents", "indices"):
+                offsets = [0] * size
+                for b, lo in enumerate(starts):
+                    r, k = b % size, min(batch_size, n - lo)
+                    writer.write(key, parts[r][key][offsets[r]:offsets[r] + k])
+                    offsets[r] += k
+        del parts
+        for r in range(size):
+            part(r).unlink()
+    barrier()
     return path
 
 

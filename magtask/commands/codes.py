@@ -25,13 +25,20 @@ def extract(
     force: bool = typer.Option(False, "--force", help="Re-extract even if cached."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
 ) -> None:
-    """Encode every video of a dataset and cache latents, token indices, labels and split."""
+    """Encode every video of a dataset and cache latents, token indices, labels and split.
+
+    Several processes: `torchrun --nproc-per-node 2 -m magtask codes extract ...` shards the batches
+    by rank and writes one merged cache, equal to the single-process one.
+    """
     from magtask.data.dataset import load_dataset
     from magtask.data.defaults import default_dataset_path
     from magtask.runner import resolve_device
     from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
 
+    from magtask.distributed import init
+
     device = resolve_device(device)
+    rank, _ = init(device)
     ds = load_dataset(data if data is not None else default_dataset_path())
     tok = load_tokenizer(tokenizer).to(device).eval()
     tok.latent_shape(ds.frames, ds.size)
@@ -41,8 +48,9 @@ def extract(
         err.print(f"already cached: {path}", soft_wrap=True)
         return
     t0 = time.perf_counter()
-    cache.extract(ds, tok, digest, batch_size=batch_size, device=device)
-    err.print(f"cached {len(ds)} videos' codes in {time.perf_counter() - t0:.1f} s: {path}", soft_wrap=True)
+    cache.extract(ds, tok, digest, batch_size=batch_size, device=device, quiet=rank != 0)
+    if rank == 0:
+        err.print(f"cached {len(ds)} videos' codes in {time.perf_counter() - t0:.1f} s: {path}", soft_wrap=True)
 
 
 @app.command()
