@@ -1,2 +1,164 @@
+"""`magtask tokenizer train|eval|info`: train, measure and describe video tokenizers."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import List, Optional
+
 import typer
-app = typer.Typer(help='(not yet available)', no_args_is_help=True)
+from rich.table import Table
+
+from magtask.console import err, out
+from magtask.errors import MagtaskError, UsageError
+
+app = typer.Typer(help="Train, evaluate and describe MAGVIT-style video tokenizers (causal, FSQ codes).",
+                  no_args_is_help=True)
+
+
+def _dataset(path: Optional[Path]):
+    from magtask.data.dataset import load_dataset
+
+    if path is None:
+        from magtask.data.defaults import default_dataset_path
+
+        path = default_dataset_path()
+    return load_dataset(path)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
+    return str(v)
+
+
+@app.command()
+def train(
+    data: Optional[List[Path]] = typer.Option(None, "--data", help="Training dataset(s); repeat to mix "
+                                              "several (their train splits are pooled). Default: the default dataset."),
+    out_path: Path = typer.Option(..., "--out", help="Tokenizer file to write (.safetensors)."),
+    steps: int = typer.Option(2000, "--steps", help="Optimizer steps."),
+    seed: int = typer.Option(0, "--seed", help="Initialization and data order follow from it."),
+    batch_size: int = typer.Option(24, "--batch-size", help="Clips per step."),
+    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (warm-up, then cosine decay)."),
+    crop: int = typer.Option(32, "--crop", help="Train on crop x crop windows around the dot (0: whole frames)."),
+    clip_frames: int = typer.Option(8, "--clip-frames", help="Frames per training clip (a multiple of the "
+                                    "temporal stride; the model is causal and convolutional)."),
+    width: Optional[int] = typer.Option(None, "--width", help="Channels of the model (default 64)."),
+    temporal_stride: Optional[int] = typer.Option(None, "--temporal-stride", help="Frames per latent step (1 or 2)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Write resumable training state here "
+                                              "(default: OUT with .state.safetensors)."),
+    checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Steps between training-state saves."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a training-state file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+    json_out: bool = typer.Option(False, "--json", help="Print the card as JSON on stdout."),
+) -> None:
+    """Train a tokenizer on the train split; reports held-out (val) PSNR as it goes."""
+    from magtask.tokenizer.train import train_tokenizer
+
+    if out_path.exists() and not overwrite and resume is None:
+        raise MagtaskError(f"{out_path}: exists; pass --overwrite to replace it")
+    if steps < 1:
+        raise UsageError(f"--steps must be at least 1, got {steps}")
+    config = {}
+    if width is not None:
+        if width < 4:
+            raise UsageError(f"--width must be at least 4, got {width}")
+        config["width"] = width
+    if temporal_stride is not None:
+        if temporal_stride < 1:
+            raise UsageError(f"--temporal-stride must be at least 1, got {temporal_stride}")
+        config["temporal_stride"] = temporal_stride
+    sets = [_dataset(p) for p in data] if data else [_dataset(None)]
+    state = checkpoint or out_path.with_name(out_path.name.replace(".safetensors", "") + ".state.safetensors")
+    command = "magtask tokenizer " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]) \
+        if "train" in sys.argv else None
+    model, card = train_tokenizer(sets, out_path, steps=steps, seed=seed, config=config or None, resume=resume,
+                                  batch_size=batch_size, lr=lr, checkpoint=state, checkpoint_every=checkpoint_every,
+                                  command=command, options={"crop": crop, "clip_frames": clip_frames})
+    last = card["history"][-1] if card["history"] else {}
+    if json_out:
+        out.print_json(json.dumps(card, default=str))
+    err.print(f"wrote {out_path} ({card['params']:,} params, {card['seconds']:.0f} s, "
+              f"val PSNR {last.get('val_psnr', float('nan')):.2f} dB); training state in {state}", soft_wrap=True)
+
+
+@app.command("eval")
+def eval_(
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset (default: the default dataset)."),
+    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Tokenizer file (default: the shipped one)."),
+    split: str = typer.Option("test", "--split", help="train, val, test or all."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Videos per encode batch."),
+    json_out: bool = typer.Option(False, "--json", help="Print only JSON on stdout."),
+) -> None:
+    """Reconstruct held-out videos; print each score beside its baseline."""
+    from magtask.tokenizer.evaluate import SPLITS, evaluate_tokenizer
+    from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
+
+    if split not in SPLITS:
+        raise UsageError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    model = load_tokenizer(tokenizer)
+    dataset = _dataset(data)
+    res = evaluate_tokenizer(model, dataset, split=split, batch_size=batch_size)
+    res["tokenizer"] = tokenizer_hash(model)
+    if json_out:
+        out.print_json(json.dumps(res))
+        return
+    table = Table(title=f"tokenizer on {dataset.path.name} ({split}, {res['n_videos']} videos)")
+    table.add_column("metric")
+    table.add_column("tokenizer", justify="right")
+    table.add_column("baseline", justify="right")
+    table.add_column("baseline is")
+    table.add_row("PSNR (dB)", f"{res['psnr']:.2f}", f"{res['blank_psnr']:.2f}", "an all-background video")
+    table.add_row("dot centre error (px)", f"{res['centre_error_px']:.3f}", f"{res['centre_error_px_real']:.3f}",
+                  "the tracker on the real videos")
+    table.add_row("frames with one valid dot", f"{res['one_dot_fraction']:.4f}", f"{res['one_dot_fraction_real']:.4f}",
+                  "the real videos")
+    table.add_row("codebook used", f"{res['codebook_fraction_used']:.3f}", "1.000", f"all {res['codebook_size']} codes")
+    table.add_row("code perplexity", f"{res['perplexity']:.1f}", f"{res['codebook_size']}", "uniform use")
+    table.add_row("compression (values)", f"{res['compression_ratio']:.1f}x", "1x", "raw video")
+    table.add_row("encode+decode speed", f"{res['videos_per_second']:.0f} videos/s", "", "")
+    out.print(table)
+
+
+@app.command()
+def info(
+    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Tokenizer file (default: the shipped one)."),
+    json_out: bool = typer.Option(False, "--json", help="Print only JSON on stdout."),
+) -> None:
+    """Config, size, hash, strides, latent shape, compression and the training card."""
+    from magtask.tokenizer.io import default_tokenizer_path, load_tokenizer, tokenizer_hash
+
+    model = load_tokenizer(tokenizer)
+    cfg = model.config
+    res = {
+        "path": str(tokenizer or default_tokenizer_path()), "hash": tokenizer_hash(model), "config": cfg,
+        "params": model.num_params(), "temporal_stride": model.temporal_stride,
+        "spatial_stride": model.spatial_stride, "codebook_size": model.codebook_size, "causal": model.causal,
+        "latent_shape": list(model.latent_shape(cfg["frames"], cfg["size"])),
+        "video_shape": [cfg["frames"], 3, cfg["size"], cfg["size"]],
+        "compression_ratio": model.compression_ratio(cfg["frames"], cfg["size"]),
+        "card": {k: v for k, v in model.card.items() if k != "history"},
+    }
+    if json_out:
+        out.print_json(json.dumps(res, default=str))
+        return
+    table = Table(title=f"tokenizer {Path(res['path']).name}", show_header=False)
+    table.add_column("key")
+    table.add_column("value")
+    for k in ("path", "hash", "params", "causal", "temporal_stride", "spatial_stride", "codebook_size",
+              "video_shape", "latent_shape", "compression_ratio"):
+        table.add_row(k, _fmt(res[k]))
+    table.add_row("config", json.dumps(cfg, sort_keys=True))
+    card = model.card
+    for k in ("command", "steps", "seconds", "seed"):
+        if k in card:
+            table.add_row(f"card.{k}", _fmt(card[k]))
+    for name in ("eval_seed", "eval_varied"):
+        if name in card:
+            m = card[name]
+            table.add_row(f"card.{name}", f"PSNR {m['psnr']:.2f} dB (blank {m['blank_psnr']:.2f}), centre error "
+                          f"{m['centre_error_px']:.3f} px, one dot {m['one_dot_fraction']:.4f}")
+    out.print(table)

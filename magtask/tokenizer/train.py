@@ -1,0 +1,216 @@
+"""Train the video tokenizer: deterministic from the seed, resumable, evaluated on held-out videos.
+
+Loss: mean squared error, with the pixels of the dot (and a ring around it) weighted up, since the
+dot is ~2 % of the pixels and a model that draws only the background already scores ~19 dB.
+Data order is a function of (seed, step) alone, so a run resumed at step k continues exactly as the
+uninterrupted run would. Training clips are random `clip_frames`-frame windows (a multiple of the
+temporal stride) of the train split; the model is causal and convolutional, so it applies to the
+whole 16-frame video unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from magtask.console import err, progress_bar
+from magtask.data.dataset import Dataset, load_dataset
+from magtask.errors import MagtaskError, UsageError
+from magtask.tokenizer.io import load_training_state, save_tokenizer, save_training_state
+from magtask.tokenizer.model import VideoTokenizer
+
+DEFAULT_TRAIN = {"batch_size": 24, "lr": 3e-3, "warmup": 50, "clip_frames": 8, "crop": 32, "dot_weight": 20.0,
+                 "weight_decay": 0.0, "eval_every": 200, "eval_videos": 64}
+
+
+def _gather(datasets: Sequence[Dataset], split: str) -> torch.Tensor:
+    parts = [torch.from_numpy(np.asarray(d.videos[np.sort(d.indices(split))])) for d in datasets]
+    return torch.cat(parts) if parts else torch.empty(0)
+
+
+def _gather_centres(datasets: Sequence[Dataset], split: str) -> np.ndarray | None:
+    if any(d.centres is None for d in datasets):
+        return None
+    return np.concatenate([np.asarray(d.centres[np.sort(d.indices(split))]) for d in datasets])
+
+
+def crop_origin(centre: np.ndarray | None, size: int, crop: int, patch: int, rng: np.random.Generator) -> tuple[int, int]:
+    """Top-left (y, x) of a crop x crop window on the patch grid, around the dot when its centre is
+    known (most pixels are background; the dot is what is hard to reconstruct)."""
+    hi = (size - crop) // patch
+    if centre is None or not np.all(np.isfinite(centre)):
+        return tuple(int(v) * patch for v in rng.integers(0, hi + 1, 2))
+    jitter = rng.uniform(-crop / 4, crop / 4, 2)
+    x, y = (centre + jitter - crop / 2) / patch
+    return (int(np.clip(round(y), 0, hi)) * patch, int(np.clip(round(x), 0, hi)) * patch)
+
+
+def dot_weights(x: torch.Tensor, dot_weight: float) -> torch.Tensor:
+    """(B, T, 1, H, W) loss weights: 1 on background, 1 + dot_weight on and just around the dot."""
+    bg = x[:, :1].flatten(3).median(-1).values[..., None, None]  # (B, 1, 3, 1, 1) first-frame median
+    ink = ((bg - x).abs().amax(2, keepdim=True) > 0.04).float()  # (B, T, 1, H, W)
+    b, t = ink.shape[:2]
+    ring = F.max_pool2d(ink.view(b * t, 1, *ink.shape[-2:]), 3, 1, 1).view_as(ink)
+    return 1.0 + dot_weight * ring
+
+
+def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    frac = (step - warmup) / max(1, steps - warmup)
+    return lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def batch_for_step(n: int, step: int, batch_size: int, seed: int) -> np.ndarray:
+    """Indices of step `step`: consecutive slices of per-epoch permutations fixed by the seed."""
+    start = step * batch_size
+    out = []
+    while len(out) < batch_size:
+        epoch, pos = divmod(start + len(out), n)
+        perm = np.random.default_rng([seed, epoch]).permutation(n)
+        out.extend(perm[pos:pos + batch_size - len(out)].tolist())
+    return np.asarray(out)
+
+
+@torch.no_grad()
+def quick_psnr(model: VideoTokenizer, videos: torch.Tensor, batch_size: int = 16) -> float:
+    model.eval()
+    se, n = 0.0, 0
+    for s in range(0, len(videos), batch_size):
+        x = videos[s:s + batch_size].float() / 255
+        r = model.decode(model.quantize(model.encode(x))[0])
+        se += float(((r - x) ** 2).sum())
+        n += x.numel()
+    model.train()
+    return 10 * math.log10(n / max(se, 1e-12))
+
+
+def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | None, steps: int = 2000,
+                    seed: int = 0, config: dict | None = None, resume: str | Path | None = None,
+                    batch_size: int | None = None, lr: float | None = None, progress: bool = True,
+                    options: dict | None = None, checkpoint: str | Path | None = None,
+                    checkpoint_every: int = 0, stop_after: int | None = None,
+                    command: str | None = None) -> tuple[VideoTokenizer, dict]:
+    """Train on the train split(s) of one or more datasets; returns (model, card).
+
+    out: where the final tokenizer goes (None: not saved). checkpoint: where the resumable training
+    state goes (every `checkpoint_every` steps and at the end); resume: such a file to continue from.
+    stop_after: stop (and write the checkpoint) after this step, as if interrupted.
+    """
+    if steps < 1:
+        raise UsageError(f"--steps must be at least 1, got {steps}")
+    opts = dict(DEFAULT_TRAIN)
+    opts.update(options or {})
+    if batch_size is not None:
+        opts["batch_size"] = int(batch_size)
+    if lr is not None:
+        opts["lr"] = float(lr)
+    if opts["batch_size"] < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {opts['batch_size']}")
+    sets = dataset if isinstance(dataset, (list, tuple)) else [dataset]
+    sets = [d if isinstance(d, Dataset) else load_dataset(d) for d in sets]
+    start_step, state = 0, None
+    if resume is not None:
+        state = load_training_state(resume)
+        config, seed, steps, opts = state["config"], state["seed"], state["steps"], state["options"]
+        start_step = state["step"]
+        if [d.hash for d in sets] != state["data"]:
+            raise MagtaskError(f"{resume}: was trained on other data (hashes differ); resume with the same --data")
+    torch.set_flush_denormal(True)  # denormal activations slow CPU convolutions 4x
+    torch.manual_seed(seed)
+    model = VideoTokenizer(config)
+    s = model.temporal_stride
+    clip = int(opts["clip_frames"])
+    frames = sets[0].frames
+    for d in sets:
+        if d.frames != frames or d.size != sets[0].size:
+            raise MagtaskError(f"{d.path}: videos are {d.frames}x{d.size}x{d.size}, other data is "
+                               f"{frames}x{sets[0].size}x{sets[0].size}; train on one geometry")
+    model._check_geometry(frames, sets[0].size, sets[0].size)
+    clip = min(clip, frames) // s * s or s
+    model.config.update({"frames": frames, "size": sets[0].size})
+    opt = torch.optim.Adam(model.parameters(), lr=opts["lr"], betas=(0.9, 0.99),
+                           weight_decay=opts["weight_decay"])
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+    train = _gather(sets, "train")
+    if len(train) == 0:
+        raise MagtaskError(f"{sets[0].path}: no videos in the train split")
+    centres = _gather_centres(sets, "train")
+    size, p = sets[0].size, model.spatial_stride
+    crop = int(opts["crop"])
+    crop = 0 if crop <= 0 or crop >= size else max(p, crop // p * p)
+    val = _gather(sets, "val")
+    if len(val) > opts["eval_videos"]:  # a fixed, spread-out subset for the running number
+        val = val[np.linspace(0, len(val) - 1, opts["eval_videos"]).round().astype(int)]
+    elapsed0 = state["seconds"] if state else 0.0
+    history = list(state["history"]) if state else []
+    t0 = time.perf_counter()
+    last = stop_after if stop_after is not None else steps
+    last = min(last, steps)
+    model.train()
+    loss_avg, val_psnr = None, history[-1]["val_psnr"] if history else float("nan")
+    with progress_bar("training tokenizer", steps, disable=not progress) as tick:
+        tick(completed=start_step)
+        for step in range(start_step, last):
+            idx = batch_for_step(len(train), step, opts["batch_size"], seed)
+            offs = np.random.default_rng([seed, step, 1]).integers(0, (frames - clip) // s + 1, len(idx)) * s
+            if crop:
+                rng = np.random.default_rng([seed, step, 2])
+                boxes = [crop_origin(None if centres is None else centres[i, o + clip // 2], size, crop, p, rng)
+                         for i, o in zip(idx, offs)]
+                x = torch.stack([train[i, o:o + clip, :, y0:y0 + crop, x0:x0 + crop]
+                                 for i, o, (y0, x0) in zip(idx, offs, boxes)]).float() / 255
+            else:
+                x = torch.stack([train[i, o:o + clip] for i, o in zip(idx, offs)]).float() / 255
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, steps, opts["lr"], opts["warmup"])
+            recon, _ = model(x)
+            w = dot_weights(x, opts["dot_weight"])
+            loss = (w * (recon - x) ** 2).mean() / w.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            lv = float(loss.detach())
+            loss_avg = lv if loss_avg is None else 0.95 * loss_avg + 0.05 * lv
+            done = step + 1
+            if len(val) and (done % opts["eval_every"] == 0 or done == steps):
+                val_psnr = quick_psnr(model, val)
+                history.append({"step": done, "loss": loss_avg, "val_psnr": val_psnr,
+                                "seconds": round(elapsed0 + time.perf_counter() - t0, 1)})
+            tick(info=f"loss {loss_avg:.2e}  val psnr {val_psnr:.2f} dB")
+            if checkpoint and checkpoint_every and done % checkpoint_every == 0 and done < last:
+                save_training_state(checkpoint, model, opt, _state_meta(done, steps, seed, opts, sets, history,
+                                                                         elapsed0 + time.perf_counter() - t0))
+    seconds = elapsed0 + time.perf_counter() - t0
+    done = max(last, start_step)
+    if checkpoint:
+        save_training_state(checkpoint, model, opt, _state_meta(done, steps, seed, opts, sets, history, seconds))
+    model.eval()
+    card = {
+        "format": "magtask-tokenizer-card", "steps": steps, "steps_done": done, "seed": seed,
+        "seconds": round(seconds, 1), "options": opts, "config": model.config,
+        "data": [{"path": str(d.path), "hash": d.hash, "style": d.meta.get("style", "?"),
+                  "n_train": int(len(d.indices("train")))} for d in sets],
+        "history": history, "params": model.num_params(),
+        "compression_ratio": model.compression_ratio(),
+    }
+    if command:
+        card["command"] = command
+    if out is not None and done >= steps:
+        save_tokenizer(model, out, card)
+    return model, card
+
+
+def _state_meta(step, steps, seed, opts, sets, history, seconds) -> dict:
+    return {"step": step, "steps": steps, "seed": seed, "options": opts, "data": [d.hash for d in sets],
+            "history": history, "seconds": seconds}

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from magtask import metrics
+from magtask.data.dataset import load_dataset
+from magtask.data.generate import generate_dataset
+
+
+@pytest.fixture(scope="module", params=["seed", "varied"])
+def data(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / f"{request.param}.safetensors"
+    generate_dataset(path, per_class=6, seed=3, style=request.param)
+    return load_dataset(path)
+
+
+def test_tracker_matches_ground_truth(data):
+    v = np.asarray(data.videos)
+    c = metrics.dot_centroids(v)
+    err = np.sqrt(((c - data.centres) ** 2).sum(-1))
+    assert err.max() < 0.1
+    assert metrics.centre_error_px(v, data.centres) < 0.05
+    assert metrics.one_dot_valid(v).all()
+
+
+def test_blank_psnr_is_a_low_baseline(data):
+    v = np.asarray(data.videos)
+    blank = metrics.blank_video(v)
+    assert 15 < metrics.psnr(blank, v) < 25
+    assert metrics.psnr(v, v) == float("inf")
+    assert metrics.one_dot_valid(blank).sum() == 0
+    assert metrics.dot_counts(blank)[0].max() == 0
+    # a blank "reconstruction" is a miss in every frame: the error is large, never free
+    assert metrics.centre_error_px(blank, data.centres) > 20
+
+
+def test_one_dot_validity_counts_zero_and_two():
+    from magtask.data.styles import SEED_BACKGROUND
+
+    v = np.full((1, 3, 3, 32, 32), SEED_BACKGROUND[0], dtype=np.float32)
+    v[0, 1, :, 4:9, 4:9] = 0.1  # one dot
+    v[0, 2, :, 4:9, 4:9] = 0.1  # two dots
+    v[0, 2, :, 20:25, 18:23] = 0.1
+    counts, _ = metrics.dot_counts(v)
+    assert counts.tolist() == [[0, 1, 2]]
+    assert metrics.one_dot_valid(v).tolist() == [[False, True, False]]
+    c = metrics.dot_centroids(v)
+    assert np.isnan(c[0, 0]).all() and np.allclose(c[0, 1], [6.5, 6.5])
+    v[0, 1, :, 20, 20] = 0.1  # a one-pixel speck is not a dot
+    assert metrics.dot_counts(v)[0][0, 1] == 1
+
+
+def test_codebook_usage():
+    used, ppl = metrics.codebook_usage(np.array([0, 1, 2, 3]), 8)
+    assert used == 0.5 and abs(ppl - 4) < 1e-9
+    assert metrics.codebook_usage(np.zeros(10, int), 8) == (0.125, 1.0)
