@@ -157,3 +157,81 @@ def open_tensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
         else:
             out[name] = np.memmap(path, dtype=dt, mode="r", offset=start + a, shape=shape)
     return out, meta
+
+
+class FileArray:
+    """A read-only array on disk, read on demand with plain file reads (no memory map).
+
+    Indexing (an int, a slice, an array of ints, or a tuple starting with one of those) returns a
+    numpy array holding just those rows, so streaming over a 30 000-video dataset keeps the
+    process's memory bounded (a memory map would count every page read as resident).
+    """
+
+    def __init__(self, path: str | os.PathLike, offset: int, shape: tuple[int, ...], dtype: np.dtype):
+        self.path, self.offset = Path(path), int(offset)
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read(self, f, lo: int, hi: int) -> np.ndarray:
+        out = np.empty((max(hi - lo, 0), *self.shape[1:]), self.dtype)
+        if hi > lo:
+            f.seek(self.offset + lo * self._row)
+            f.readinto(memoryview(out).cast("B"))
+        return out
+
+    def __getitem__(self, key):
+        rest = ()
+        if isinstance(key, tuple):
+            key, rest = key[0], key[1:]
+        with open(self.path, "rb") as f:
+            if isinstance(key, (int, np.integer)):
+                k = int(key) + (len(self) if key < 0 else 0)
+                if not 0 <= k < len(self):
+                    raise IndexError(f"index {key} out of range for {len(self)} rows")
+                out = self._read(f, k, k + 1)[0]
+            elif isinstance(key, slice):
+                lo, hi, step = key.indices(len(self))
+                if step == 1:
+                    out = self._read(f, lo, hi)
+                else:
+                    out = self._rows(f, np.arange(lo, hi, step))
+            else:
+                idx = np.asarray(key)
+                if idx.dtype == bool:
+                    idx = np.flatnonzero(idx)
+                out = self._rows(f, idx.astype(np.int64) % max(len(self), 1))
+        if not rest:
+            return out
+        return out[rest] if isinstance(key, (int, np.integer)) else out[(slice(None), *rest)]
+
+    def _rows(self, f, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((len(idx), *self.shape[1:]), self.dtype)
+        order = np.argsort(idx, kind="stable")
+        s = idx[order]
+        i = 0
+        while i < len(s):  # read runs of consecutive rows in one go
+            j = i + 1
+            while j < len(s) and s[j] == s[j - 1] + 1:
+                j += 1
+            out[order[i:j]] = self._read(f, int(s[i]), int(s[j - 1]) + 1)
+            i = j
+        return out
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __array__(self, dtype=None, copy=None):
+        a = self[:]
+        return a if dtype is None else a.astype(dtype)
+
+
+def open_lazy(path: str | os.PathLike, name: str) -> FileArray:
+    """One tensor of a safetensors file as a FileArray."""
+    header, start = read_header(path)
+    info = header[name]
+    return FileArray(path, start + info["data_offsets"][0], tuple(info["shape"]), _NP[info["dtype"]])

@@ -1,7 +1,7 @@
 """Load a dataset from any supported file: ours (.safetensors) or the seed project's (.npz / .pt).
 
-Our files are memory-mapped, so opening a 30 000-video dataset costs no memory until videos are
-read. Seed files are small; they are validated, converted to uint8 and given a stratified split.
+Our files are read on demand (videos: a FileArray; ground truth: memory-mapped), so opening a
+30 000-video dataset costs no memory until videos are read. Seed files are small; they are validated, converted to uint8 and given a stratified split.
 Nothing pickled is ever executed: .npz is read with allow_pickle=False, .pt with weights_only=True.
 """
 
@@ -19,12 +19,12 @@ import numpy as np
 from magtask.data.splits import SPLIT_NAMES, stratified_split
 from magtask.data.trajectories import CLASS_NAMES
 from magtask.errors import MagtaskError
-from magtask.tensorfile import open_tensors
+from magtask.tensorfile import open_lazy, open_tensors
 
 
 @dataclass
 class Dataset:
-    videos: np.ndarray  # (N, T, 3, H, W) uint8 (memory-mapped for our own files)
+    videos: np.ndarray  # (N, T, 3, H, W) uint8 (a FileArray read on demand for our own files)
     labels: np.ndarray  # (N,) int64
     split: np.ndarray  # (N,) uint8: 0 train, 1 val, 2 test
     hash: str  # content hash: what code caches and metrics.json refer to
@@ -76,7 +76,8 @@ def _read_own(path: Path) -> Dataset:
     missing = {"videos", "labels", "split"} - set(tensors)
     if missing:
         raise MagtaskError(f"{path}: dataset lacks tensors {sorted(missing)}")
-    videos = tensors.pop("videos")
+    tensors.pop("videos")
+    videos = open_lazy(path, "videos")  # read on demand: bounded memory for any dataset size
     return Dataset(videos=videos, labels=np.asarray(tensors.pop("labels"), dtype=np.int64),
                    split=np.asarray(tensors.pop("split")), hash=meta.get("content_hash", ""), path=path,
                    centres=tensors.pop("centres", None), extra=tensors, meta=meta)
