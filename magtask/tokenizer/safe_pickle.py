@@ -20,6 +20,7 @@ callable into a pickle stream, and it returns nothing outside the lists above.
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import os
@@ -119,6 +120,10 @@ class RestrictedUnpickler(pickle.Unpickler):
     allow_tensors = False
 
     def find_class(self, module: str, name: str):  # noqa: D401 - pickle protocol
+        if module in _compat_pickle.IMPORT_MAPPING:  # Python 2 names, as protocol 2 (torch.save's) writes them
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         full = f"{module}.{name}"
         if full in PLAIN:
             return PLAIN[full]
