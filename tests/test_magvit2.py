@@ -304,3 +304,22 @@ def test_bad_files_are_one_line(tmp_path):
     torch.save({"epoch": 1, "loss": 0.1}, tmp_path / "noweights.pt")
     with pytest.raises(MagtaskError, match="no model weights found"):
         load_magvit2(tmp_path / "noweights.pt", "seed-2026-01")
+
+
+def test_convert_command(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from magtask.commands.convert import convert as convert_command
+
+    app = typer.Typer()
+    app.command("convert")(convert_command)
+    app.command("noop")(lambda: None)  # two commands, so "convert" is addressed by name as when mounted
+    out = tmp_path / "mine.safetensors"
+    res = CliRunner().invoke(app, ["convert", str(FIX / "seed_handwritten.pt"), "--out", str(out),
+                                   "--tokenizer-config", "seed-2026-01", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["hash"] == magvit2_hash(load_converted(out)) and info["config_source"] == "preset seed-2026-01"
+    res = CliRunner().invoke(app, ["convert", str(FIX / "seed_handwritten.pt"), "--out", str(tmp_path / "x.safetensors")])
+    assert res.exit_code != 0 and "carries no config" in str(res.exception)
