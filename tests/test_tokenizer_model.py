@@ -13,6 +13,7 @@ def model():
     return VideoTokenizer(TINY).eval()
 
 
+@torch.no_grad()
 def test_shapes_and_ratio(model):
     x = torch.rand(2, 8, 3, 32, 32)
     z = model.encode(x)
@@ -26,13 +27,13 @@ def test_shapes_and_ratio(model):
     assert model.causal and model.temporal_stride == 2 and model.spatial_stride == 4
 
 
+@torch.no_grad()
 def test_indices_codes_round_trip(model):
     x = torch.rand(2, 8, 3, 32, 32)
     codes, idx = model.quantize(model.encode(x))
     assert torch.equal(model.indices_to_codes(idx), codes)
     assert torch.equal(model.decode(idx), model.decode(codes))
     every = torch.arange(model.codebook_size).view(1, 1, 10, 100)
-    assert torch.equal(model.quantize(model.indices_to_codes(every) * 4)[1], every) or True  # codes are on-grid
     codes2 = model.indices_to_codes(every)
     # re-deriving indices from on-grid codes gives the same indices
     lv = torch.tensor(model.config["levels"]).view(1, -1, 1, 1, 1)

@@ -187,6 +187,9 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
                 val_psnr = quick_psnr(model, val)
                 history.append({"step": done, "loss": loss_avg, "val_psnr": val_psnr,
                                 "seconds": round(elapsed0 + time.perf_counter() - t0, 1)})
+                if progress and not err.is_terminal:  # no live bar in a log file: one line per evaluation
+                    err.print(f"step {done}/{steps}  loss {loss_avg:.2e}  val psnr {val_psnr:.2f} dB  "
+                              f"{history[-1]['seconds']:.0f} s", highlight=False)
             tick(info=f"loss {loss_avg:.2e}  val psnr {val_psnr:.2f} dB")
             if checkpoint and checkpoint_every and done % checkpoint_every == 0 and done < last:
                 save_training_state(checkpoint, model, opt, _state_meta(done, steps, seed, opts, sets, history,
