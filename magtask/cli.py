@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from magtask.commands import codes, data, plugins, run, tokenizer
+from magtask.commands import codes, data, plugins, render, run, tokenizer
 from magtask.console import err
 from magtask.errors import MagtaskError, UsageError
 
@@ -25,11 +25,13 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data.app, name="data")
+tokenizer.app.command("convert")(convert.convert)
 app.add_typer(tokenizer.app, name="tokenizer")
 app.add_typer(codes.app, name="codes")
 app.command("list-heads")(plugins.list_heads)
 app.command("plugins")(plugins.plugins)
 app.command("run", context_settings={"help_option_names": ["--help", "-h"]})(run.run)
+app.command("render")(render.render)
 
 
 def _fail(message: str, code: int) -> None:

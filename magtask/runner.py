@@ -27,15 +27,15 @@ def resolve_device(device: str) -> str:
 def execute(task: TaskSpec, head: HeadSpec, data: Path | None = None, tokenizer_path: Path | None = None,
             seed: int = 0, epochs: int | None = None, run_dir: Path | None = None, overwrite: bool = False,
             options: dict | None = None, batch_size: int = 64, device: str = "cpu", quiet: bool = False,
-            started: float | None = None) -> dict:
+            started: float | None = None, tokenizer_config: str | None = None) -> dict:
     from magtask.data.defaults import default_dataset_path
-    from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
+    from magtask.tokenizer.resolve import hash_of, open_tokenizer
 
     started = time.perf_counter() if started is None else started
     device = resolve_device(device)
     dataset = load_dataset(data if data is not None else default_dataset_path(quiet=quiet))
-    tok = load_tokenizer(tokenizer_path).to(device).eval()
-    tok_hash = tokenizer_hash(tok)
+    tok = open_tokenizer(tokenizer_path, tokenizer_config).to(device).eval()
+    tok_hash = hash_of(tok)
     tok.latent_shape(dataset.frames, dataset.size)  # a clear error if the videos do not fit the tokenizer
     run_dir = prepare_run_dir(run_dir, task.name, head.name, overwrite)
     codes = load_codes(dataset, tok, tok_hash, batch_size=batch_size, device=device, quiet=quiet)
@@ -43,7 +43,8 @@ def execute(task: TaskSpec, head: HeadSpec, data: Path | None = None, tokenizer_
                      run_dir=run_dir, seed=seed, epochs=epochs, options=dict(options or {}), device=device,
                      quiet=quiet)
     config = {"task": task.name, "head": head.name, "head_package": f"{head.package} {head.version}",
-              "data": str(dataset.path), "tokenizer": str(tokenizer_path or "default"), "seed": seed,
+              "data": str(dataset.path), "tokenizer": str(tokenizer_path or "default"),
+              "tokenizer_config": tokenizer_config, "seed": seed,
               "epochs": epochs, "options": ctx.options, "device": device}
     write_json(run_dir / "config.json", config)
     result = task.run(ctx)

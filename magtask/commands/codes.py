@@ -21,6 +21,8 @@ app = typer.Typer(help="Encode datasets with a tokenizer and manage the cached c
 def extract(
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset file. Default: the default dataset."),
     tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Tokenizer checkpoint. Default: the shipped one."),
+    tokenizer_config: Optional[str] = typer.Option(None, "--tokenizer-config", help="For a magvit2-pytorch "
+                                                   "checkpoint without a config: a preset (seed-2026-01) or a JSON file."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Videos per encoding batch."),
     force: bool = typer.Option(False, "--force", help="Re-extract even if cached."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
@@ -33,16 +35,16 @@ def extract(
     from magtask.data.dataset import load_dataset
     from magtask.data.defaults import default_dataset_path
     from magtask.runner import resolve_device
-    from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
+    from magtask.tokenizer.resolve import hash_of, open_tokenizer
 
     from magtask.distributed import init
 
     device = resolve_device(device)
     rank, _ = init(device)
     ds = load_dataset(data if data is not None else default_dataset_path())
-    tok = load_tokenizer(tokenizer).to(device).eval()
+    tok = open_tokenizer(tokenizer, tokenizer_config).to(device).eval()
     tok.latent_shape(ds.frames, ds.size)
-    digest = tokenizer_hash(tok)
+    digest = hash_of(tok)
     path = cache.cache_path(digest, ds.hash)
     if path.exists() and not force:
         err.print(f"already cached: {path}", soft_wrap=True)

@@ -36,6 +36,8 @@ def run(
                                         ".npz/.pt). Default: the default dataset, generated on first use."),
     tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Tokenizer checkpoint. Default: the "
                                              "shipped checkpoints/magtask-tokenizer-v1.safetensors."),
+    tokenizer_config: Optional[str] = typer.Option(None, "--tokenizer-config", help="For a magvit2-pytorch "
+                                                   "checkpoint without a config: a preset (seed-2026-01) or a JSON file."),
     seed: int = typer.Option(0, "--seed", help="Seeds the head's initialisation and data order."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Training epochs (default: the head's)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where to write metrics.json, weights and "
@@ -75,7 +77,8 @@ def run(
     t0 = time.perf_counter()
     metrics = execute(task_spec, head_spec, data=data, tokenizer_path=tokenizer, seed=seed, epochs=epochs,
                       run_dir=run_dir, overwrite=overwrite, options=options, batch_size=batch_size,
-                      device=device, quiet=as_json, started=t0)
+                      device=device, quiet=as_json, started=t0,
+                      tokenizer_config=tokenizer_config)
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:
