@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from magtask.commands import codes, data, plugins, render, run, tokenizer
+from magtask.commands import codes, convert, data, plugins, render, run, tokenizer
 from magtask.console import err
 from magtask.errors import MagtaskError, UsageError
 
