@@ -94,3 +94,107 @@ def confusion_image(matrix, names, cell: int = 48) -> np.ndarray:
             draw.text((x + 6, y + cell // 2 - 6), str(int(m[i, j])), fill="black" if frac < 0.6 else "white", font=font)
     draw.text((left, 4), "predicted ->   (rows: true class)", fill="black", font=font)
     return np.asarray(im)
+
+
+# -- run samples: gif / mp4 / png grids ------------------------------------------------------------
+# A run dir that holds samples has samples.safetensors with (at least)
+#   videos  (N, T, 3, H, W) uint8    what the head produced
+#   labels  (N,) int                 the class of each (requested, or true for predict runs; -1: none)
+#   truth   (N, T, 3, H, W) uint8    optional: the real videos, shown beside `videos`
+#   metadata class_names             optional JSON list (default: CLASS_NAMES)
+SAMPLES_FILE = "samples.safetensors"
+RENDER_FORMATS = ("gif", "mp4", "png")
+
+
+def _upscale(tiles: np.ndarray, scale: int) -> np.ndarray:
+    """(..., H, W, 3) -> (..., H*scale, W*scale, 3), nearest neighbour."""
+    return tiles.repeat(scale, axis=-3).repeat(scale, axis=-2) if scale > 1 else tiles
+
+
+def _pairs(truth: np.ndarray, pred: np.ndarray, gap: int = 2) -> np.ndarray:
+    """(K, H, W, 3) twice -> (K, H, 2W+gap, 3): truth left, prediction right, a dark gap between."""
+    sep = np.full((*truth.shape[:2], gap, 3), 60, np.uint8)
+    return np.concatenate([truth, sep, pred], axis=2)
+
+
+def _with_title(image: np.ndarray, text: str, height: int = 16) -> np.ndarray:
+    band = Image.new("RGB", (image.shape[1], height), "white")
+    ImageDraw.Draw(band).text((6, 2), text, fill=(0, 0, 0), font=ImageFont.load_default())
+    return np.concatenate([np.asarray(band), image], axis=0)
+
+
+def _rows(labels: np.ndarray, per_row: int, unlabelled_rows: int = 4) -> list[tuple[int, np.ndarray]]:
+    """[(label, sample indices)]: one row per label (its first per_row samples); unlabelled (-1)
+    samples fill up to `unlabelled_rows` rows."""
+    out = []
+    for c in sorted(set(np.asarray(labels).tolist())):
+        idx = np.flatnonzero(labels == c)
+        n_rows = unlabelled_rows if c < 0 else 1
+        for r in range(n_rows):
+            part = idx[r * per_row:(r + 1) * per_row]
+            if len(part):
+                out.append((c, part))
+    return out
+
+
+def _label(c: int, names) -> str:
+    return names[c] if 0 <= c < len(names) else "samples"
+
+
+def sample_frames(videos: np.ndarray, labels: np.ndarray, truth: np.ndarray | None = None,
+                  names=CLASS_NAMES, per_row: int = 8, scale: int = 3) -> np.ndarray:
+    """(N, T, 3, H, W) uint8 samples -> (T, H', W', 3) uint8 animation frames: a labelled row per class,
+    each tile scaled up; with `truth`, each tile is truth | sample."""
+    rows = _rows(np.asarray(labels), per_row)
+    t = videos.shape[1]
+    frames = []
+    for k in range(t):
+        tiles, texts = [], []
+        for c, idx in rows:
+            v = np.asarray(videos[idx, k]).transpose(0, 2, 3, 1)  # (K, H, W, 3)
+            if truth is not None:
+                v = _pairs(np.asarray(truth[idx, k]).transpose(0, 2, 3, 1), v)
+            tiles.append(_upscale(v, scale))
+            texts.append(_label(c, names))
+        what = "each tile: truth | prediction" if truth is not None else "rows: class"
+        frames.append(_with_title(labelled_grid(tiles, texts, scale=1), f"frame {k + 1:2d}/{t}   {what}"))
+    return np.stack(frames)
+
+
+def sample_trails(videos: np.ndarray, labels: np.ndarray, truth: np.ndarray | None = None,
+                  names=CLASS_NAMES, per_row: int = 8, scale: int = 3) -> np.ndarray:
+    """One still: each sample's dot over all frames (blue early, red late), rows as sample_frames."""
+    tiles, texts = [], []
+    for c, idx in _rows(np.asarray(labels), per_row):
+        v = trails(np.asarray(videos[idx]))
+        if truth is not None:
+            v = _pairs(trails(np.asarray(truth[idx])), v)
+        tiles.append(_upscale(v, scale))
+        texts.append(_label(c, names))
+    what = "each tile: truth | prediction" if truth is not None else "rows: class"
+    return _with_title(labelled_grid(tiles, texts, scale=1), f"dot over all frames (blue early, red late)   {what}")
+
+
+def write_animation(path: str | os.PathLike, frames: np.ndarray, fps: float = 8.0) -> None:
+    """(T, H, W, 3) uint8 -> a looping .gif, or an .mp4 (needs the imageio-ffmpeg package); atomic."""
+    import importlib.util
+
+    import imageio.v3 as iio
+
+    from magtask.errors import MagtaskError
+
+    path = Path(path)
+    ext = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    if ext == ".mp4":
+        if importlib.util.find_spec("imageio_ffmpeg") is None:
+            raise MagtaskError("mp4 output needs the imageio-ffmpeg package (pip install imageio-ffmpeg); "
+                               "--out gif needs nothing more")
+        h, w = frames.shape[1:3]
+        ph, pw = -h % 16, -w % 16  # encoders want sizes that are multiples of 16
+        frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), constant_values=255)
+        iio.imwrite(tmp, frames, extension=".mp4", fps=fps, codec="libx264", plugin="FFMPEG")
+    else:
+        iio.imwrite(tmp, frames, extension=ext, duration=int(1000 / fps), loop=0)
+    os.replace(tmp, path)
