@@ -19,9 +19,9 @@ from magtask import HeadSpec, hookimpl
 
 
 class TransformerPredictor(nn.Module):
-    train_defaults = {"epochs": 40, "batch_size": 32, "lr": 1e-3, "weight_decay": 0.01, "patience": 8}
+    train_defaults = {"epochs": 6, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.01, "patience": 8}
 
-    def __init__(self, in_shape, dim: int = 96, depth: int = 3, heads: int = 4, patch: int = 4, **_):
+    def __init__(self, in_shape, dim: int = 64, depth: int = 3, heads: int = 4, patch: int = 4, **_):
         super().__init__()
         c, t, h, w = in_shape
         self.patch = patch if h % patch == 0 and w % patch == 0 else 1
