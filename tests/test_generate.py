@@ -1,0 +1,132 @@
+"""`magtask run generate HEAD` end to end for every built-in head (tiny data, tiny untrained
+tokenizer), the samples layout, the grid snapping, and bad input."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from magtask.tensorfile import open_tensors
+
+from conftest import run_cli
+
+CONTRACT = {"task", "head", "tokenizer", "data", "seed", "seconds", "n_samples", "valid_fraction",
+            "diversity_ratio", "class_match", "judge_test_accuracy", "novelty", "smoothness",
+            "real_valid_fraction", "recon_valid_fraction", "real_novelty"}
+CLASSES = ["linear", "circular", "helical", "parabolic"]
+
+
+def generate(tiny_dataset, tiny_tokenizer, run_dir, head, *extra):
+    proc = run_cli("run", "generate", head, "--data", str(tiny_dataset), "--tokenizer", str(tiny_tokenizer),
+                   "--epochs", "1", "--run-dir", str(run_dir), "--json", *extra, check=True)
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("head,name,conditional", [
+    ("gaussian", "gaussian-prior", False),
+    ("class-conditional", "class-conditional-prior", True),
+    ("maskgit", "token-prior", True),
+])
+def test_every_head_generates_scores_and_stores_samples(tiny_dataset, tiny_tokenizer, tmp_path, head, name,
+                                                        conditional):
+    run_dir = tmp_path / "run"
+    m = generate(tiny_dataset, tiny_tokenizer, run_dir, head, "--samples", "2")
+    assert CONTRACT <= set(m)
+    assert m["task"] == "generate" and m["head"] == name and m["n_samples"] == 8
+    assert m["conditional"] is conditional
+    assert (m["class_match"] is None) is (not conditional)
+    for k in ("valid_fraction", "real_valid_fraction", "judge_test_accuracy"):
+        assert 0.0 <= m[k] <= 1.0, k
+    for k in ("diversity_ratio", "novelty", "smoothness"):
+        assert m[k] is None or math.isfinite(m[k]), k
+    assert json.loads((run_dir / "metrics.json").read_text()) == m
+
+    tensors, meta = open_tensors(run_dir / "samples.safetensors")
+    assert meta["format"] == "magtask-samples" and json.loads(meta["class_names"]) == CLASSES
+    assert tensors["videos"].dtype == np.uint8 and tensors["videos"].shape == (8, 16, 3, 64, 64)
+    labels = np.asarray(tensors["labels"])
+    if conditional:
+        assert labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    else:
+        assert (labels == -1).all()
+    assert tensors["codes"].shape[0] == tensors["indices"].shape[0] == 8
+    assert np.isfinite(tensors["codes"]).all()
+    for f in ("config.json", "head.safetensors", "samples.png"):
+        assert (run_dir / f).exists(), f
+    if head == "class-conditional":  # the run dir renders
+        run_cli("render", str(run_dir), "--out", "gif", check=True)
+        assert (run_dir / "samples.gif").stat().st_size > 0
+
+
+def test_class_option_restricts_the_samples(tiny_dataset, tiny_tokenizer, tmp_path):
+    m = generate(tiny_dataset, tiny_tokenizer, tmp_path / "r", "class-conditional", "--samples", "3",
+                 "--class", "helical")
+    assert m["n_samples"] == 3 and m["samples_per_class"] == {"helical": 3}
+    labels = open_tensors(tmp_path / "r" / "samples.safetensors")[0]["labels"]
+    assert (np.asarray(labels) == 2).all()
+
+
+@pytest.mark.parametrize("args,code,needles", [
+    (["--samples", "0"], 2, ["--samples"]),
+    (["--samples", "-3"], 2, ["--samples"]),
+    (["--class", "spiral"], 2, CLASSES),
+])
+def test_bad_generate_input(tiny_dataset, tiny_tokenizer, tmp_path, args, code, needles):
+    proc = run_cli("run", "generate", "class-conditional", "--data", str(tiny_dataset), "--tokenizer",
+                   str(tiny_tokenizer), "--run-dir", str(tmp_path / "r"), *args)
+    assert proc.returncode == code, proc.stderr
+    for n in needles:
+        assert n in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_class_with_an_unconditional_head_is_refused(tiny_dataset, tiny_tokenizer, tmp_path):
+    proc = run_cli("run", "generate", "gaussian", "--data", str(tiny_dataset), "--tokenizer", str(tiny_tokenizer),
+                   "--run-dir", str(tmp_path / "r"), "--class", "linear")
+    assert proc.returncode == 2 and "conditional" in proc.stderr
+
+
+def test_snap_to_grid_keeps_grid_codes_and_rounds_the_rest(tiny_tokenizer):
+    from magtask.tokenizer.io import load_tokenizer
+    from magtask_plugins.generate import snap_to_grid
+
+    tok = load_tokenizer(tiny_tokenizer)
+    idx = torch.randint(0, tok.codebook_size, (3, 2, 4, 4))
+    codes = tok.indices_to_codes(idx)
+    snapped, got = snap_to_grid(tok, codes)
+    assert torch.equal(got, idx) and torch.allclose(snapped, codes)
+    step = 1.0 / torch.tensor([l // 2 for l in tok.fsq.levels], dtype=torch.float32).view(1, -1, 1, 1, 1)
+    nudged, got = snap_to_grid(tok, codes + 0.3 * step * torch.randn_like(codes).clamp(-1, 1))
+    assert torch.equal(got, idx)
+    wild, _ = snap_to_grid(tok, torch.randn_like(codes) * 5)  # far outside the box: clipped onto it
+    assert wild.abs().max() <= 1.0
+
+
+def test_gaussian_prior_fits_mean_and_samples_by_class():
+    from magtask_plugins.class_conditional_prior import ClassConditionalPrior
+
+    torch.manual_seed(0)
+    x = torch.randn(200, 2, 2, 3, 3) * 0.1
+    y = torch.arange(200) % 4
+    x += y.view(-1, 1, 1, 1, 1).float()  # class c has mean c
+    head = ClassConditionalPrior(in_shape=(2, 2, 3, 3), rank=4)
+    head.fit(x, y)
+    s = head.sample(torch.tensor([0] * 50 + [3] * 50), generator=torch.Generator().manual_seed(0))
+    assert s.shape == (100, 2, 2, 3, 3)
+    assert abs(s[:50].mean().item()) < 0.05 and abs(s[50:].mean().item() - 3) < 0.05
+
+
+def test_token_prior_layout_loss_and_samples_stay_in_the_used_codes():
+    from magtask_plugins.token_prior import TokenPrior
+
+    torch.manual_seed(0)
+    head = TokenPrior(in_shape=(2, 8, 8), codebook_size=50, dim=32, depth=1, heads=2, emb=8, steps=3)
+    x = torch.randint(10, 20, (6, 2, 8, 8))
+    assert torch.equal(head.from_seq(head.to_seq(x)), x)
+    head.prepare(x, torch.arange(6) % 4)
+    assert int(head.n_used) == 10
+    assert torch.isfinite(head.loss(x, torch.arange(6) % 4))
+    s = head.sample(torch.tensor([0, 1, 2]), generator=torch.Generator().manual_seed(0))
+    assert s.shape == (3, 2, 8, 8) and s.min() >= 10 and s.max() < 20
