@@ -309,6 +309,7 @@ def show(m: dict) -> None:
     t.add_row("valid (one dot every frame)", f(m["valid_fraction"]), f(m["real_valid_fraction"]), "real test videos")
     t.add_row("", "", f(m["recon_valid_fraction"]), "their tokenizer reconstructions")
     t.add_row("class match", f(m["class_match"]), f(m["judge_test_accuracy"]), "judge on real test videos")
+    t.add_row("", "", f(m["recon_class_match"]), "judge on their reconstructions")
     t.add_row("diversity ratio", f(m["diversity_ratio"]), "1.000", f"real: {f(m['real_diversity_px'], '{:.1f}')} px")
     t.add_row("novelty (px to nearest train)", f(m["novelty"], "{:.2f}"), f(m["real_novelty"], "{:.2f}"), "real test videos")
     t.add_row("smoothness (max jump ratio)", f(m["smoothness"]), "1.000", f"real: {f(m['real_max_jump_px'], '{:.1f}')} px")
