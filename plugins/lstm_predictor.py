@@ -20,7 +20,7 @@ from magtask import HeadSpec, hookimpl
 
 class LSTMPredictor(nn.Module):
     # sized for 2 CPU cores: about 7 MFLOP per latent step
-    train_defaults = {"epochs": 6, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.01, "patience": 10}
+    train_defaults = {"epochs": 12, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.01, "patience": 10}
 
     def __init__(self, in_shape, width: int = 16, hidden: int = 256, layers: int = 1, **_):
         super().__init__()

@@ -21,6 +21,7 @@ and an oracle that fits the true class's motion model to the true past track (th
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -393,7 +394,7 @@ def write_samples(ctx, test_idx, y, truth, pred_u8, clip_pred, full_codes, past)
         "labels": y[pick].astype(np.int64), "index": np.asarray(test_idx)[pick].astype(np.int64),
         "codes": clip_pred[pick].numpy(), "true_codes": full_codes[pick].numpy()},
         {"format": "magtask-samples", "task": "predict", "head": ctx.head.name, "n_past": str(past),
-         "n_future": str(truth.shape[1] - past), "class_names": ",".join(CLASS_NAMES)})
+         "n_future": str(truth.shape[1] - past), "class_names": json.dumps(list(CLASS_NAMES))})
 
 
 def show(m: dict) -> None:

@@ -19,7 +19,7 @@ from magtask import HeadSpec, hookimpl
 
 
 class TransformerPredictor(nn.Module):
-    train_defaults = {"epochs": 6, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.01, "patience": 8}
+    train_defaults = {"epochs": 12, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.01, "patience": 8}
 
     def __init__(self, in_shape, dim: int = 64, depth: int = 3, heads: int = 4, patch: int = 4, **_):
         super().__init__()

@@ -47,6 +47,9 @@ def test_run_predict_end_to_end(head, name, tiny_dataset, tiny_tokenizer, tmp_pa
     ds = load_dataset(tiny_dataset)
     np.testing.assert_array_equal(truth, np.asarray(ds.videos)[tensors["index"]])
     assert meta["task"] == "predict" and meta["n_past"] == "12"
+    if head == "lstm":  # `magtask render` shows truth beside prediction
+        run_cli("render", str(run_dir), "--out", "gif", "--path", str(tmp_path / "p.gif"), check=True)
+        assert (tmp_path / "p.gif").stat().st_size > 0
 
 
 def test_shorter_clip_and_other_split_of_frames(tiny_dataset, tiny_tokenizer, tmp_path):
