@@ -56,7 +56,8 @@ def check_options(past, future, frames: int, stride: int) -> tuple[int, int]:
                          f"{frames}-frame videos")
     bad = [f"--{n} {v}" for n, v in (("past", past), ("future", future)) if v % stride]
     if bad:
-        raise UsageError(f"{' and '.join(bad)} not a multiple of the tokenizer's temporal stride {stride} "
+        raise UsageError(f"{' and '.join(bad)} {'is' if len(bad) == 1 else 'are'} not a multiple of the tokenizer's "
+                         f"temporal stride {stride} "
                          f"(each latent step holds {stride} frames)")
     return past, future
 
