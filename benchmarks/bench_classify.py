@@ -92,7 +92,7 @@ def main() -> None:
     codes = load_codes(ds, tok, tokenizer_hash(tok), quiet=True)
     labels = codes.labels
     tr_all, va, te = codes.subset(TRAIN), codes.subset(VAL), codes.subset(TEST)
-    lat = torch.from_numpy(np.array(codes.latents))
+    lat = torch.from_numpy(np.array(codes.latents))  # (N, C, t, h, w)
     vid = torch.from_numpy(np.array(ds.videos))
     y = torch.from_numpy(labels)
     print("| labelled / class | codes+MLP acc | codes+MLP train s | pixel 3D CNN acc | pixel CNN train s |")
