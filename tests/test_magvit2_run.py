@@ -24,3 +24,12 @@ def test_seed_checkpoint_runs_classify_through_the_cli(tmp_path):
     # the same config on our own checkpoint is a usage error
     proc = run_cli("codes", "extract", "--data", str(data), "--tokenizer-config", "seed-2026-01")
     assert proc.returncode == 2 and "applies only to magvit2-pytorch" in proc.stderr
+
+
+def test_tokenizer_eval_accepts_the_pt_directly(tmp_path):
+    data = tmp_path / "d.safetensors"
+    generate_dataset(data, per_class=3, seed=2, frames=4)
+    proc = run_cli("tokenizer", "eval", "--data", str(data), "--tokenizer", str(FIXTURES / "seed_handwritten.pt"),
+                   "--tokenizer-config", "seed-2026-01", "--json", check=True)
+    res = json.loads(proc.stdout)
+    assert res["n_videos"] == 4 and res["psnr"] > 0 and len(res["tokenizer"]) == 64

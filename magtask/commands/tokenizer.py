@@ -88,21 +88,24 @@ def train(
 @app.command("eval")
 def eval_(
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset (default: the default dataset)."),
-    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Tokenizer file (default: the shipped one)."),
+    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Tokenizer file (default: the shipped one); "
+                                             "a magvit2-pytorch .pt works too."),
+    tokenizer_config: Optional[str] = typer.Option(None, "--tokenizer-config", help="For a magvit2-pytorch "
+                                                   "checkpoint without a config: a preset (seed-2026-01) or a JSON file."),
     split: str = typer.Option("test", "--split", help="train, val, test or all."),
     batch_size: int = typer.Option(32, "--batch-size", help="Videos per encode batch."),
     json_out: bool = typer.Option(False, "--json", help="Print only JSON on stdout."),
 ) -> None:
     """Reconstruct held-out videos; print each score beside its baseline."""
     from magtask.tokenizer.evaluate import SPLITS, evaluate_tokenizer
-    from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
+    from magtask.tokenizer.resolve import hash_of, open_tokenizer
 
     if split not in SPLITS:
         raise UsageError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    model = load_tokenizer(tokenizer)
+    model = open_tokenizer(tokenizer, tokenizer_config)
     dataset = _dataset(data)
     res = evaluate_tokenizer(model, dataset, split=split, batch_size=batch_size)
-    res["tokenizer"] = tokenizer_hash(model)
+    res["tokenizer"] = hash_of(model)
     if json_out:
         out.print_json(json.dumps(res))
         return
