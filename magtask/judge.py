@@ -20,7 +20,7 @@ from magtask.metrics import dot_centroids
 def track_features(centres: np.ndarray) -> np.ndarray:
     """(N, T, 2) dot centres (NaN where no dot) -> (N, F) float32 features."""
     c = np.asarray(centres, dtype=np.float64)
-    c = _fill_gaps(c)
+    c = fill_gaps(c)
     v = np.diff(c, axis=1)
     step = np.linalg.norm(v, axis=-1)
     mean_step = step.mean(axis=1, keepdims=True).clip(min=1e-6)
@@ -35,7 +35,7 @@ def track_features(centres: np.ndarray) -> np.ndarray:
                          neginf=0.0).astype(np.float32)
 
 
-def _fill_gaps(c: np.ndarray) -> np.ndarray:
+def fill_gaps(c: np.ndarray) -> np.ndarray:
     """Frames without a dot take the nearest earlier (else later) frame's centre; all-NaN stays 0."""
     c = c.copy()
     n, t, _ = c.shape

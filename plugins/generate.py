@@ -53,7 +53,7 @@ from rich.table import Table
 from magtask import CLASS_NAMES, MagtaskError, TaskSpec, UsageError, hookimpl
 from magtask.console import out
 from magtask.data.splits import TEST, TRAIN, VAL
-from magtask.judge import _fill_gaps, train_judge
+from magtask.judge import fill_gaps, train_judge
 from magtask.loop import TrainConfig, fit_or_train
 from magtask.metrics import dot_centroids, one_dot_valid
 from magtask.render import labelled_grid, trails, write_image
@@ -243,10 +243,10 @@ def score(ctx, videos, want, judged, judge, train_idx, test_idx) -> dict:
     y_test = np.asarray(ds.labels[np.sort(test_idx)])
     valid = one_dot_valid(videos).all(axis=1)
     c_gen = tracks(videos)
-    c_test = _fill_gaps(tracks(real_test))
-    c_train = _fill_gaps(tracks(ds.videos[np.sort(train_idx)]) if len(train_idx) else np.zeros((0, ds.frames, 2)))
+    c_test = fill_gaps(tracks(real_test))
+    c_train = fill_gaps(tracks(ds.videos[np.sort(train_idx)]) if len(train_idx) else np.zeros((0, ds.frames, 2)))
     keep = tracked(c_gen)
-    g, g_lab = _fill_gaps(c_gen[keep]), want[keep]
+    g, g_lab = fill_gaps(c_gen[keep]), want[keep]
     conditional = bool((want >= 0).any())
 
     if conditional:
