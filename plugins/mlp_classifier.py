@@ -16,7 +16,7 @@ from magtask import HeadSpec, hookimpl
 
 
 class MLPClassifier(nn.Module):
-    train_defaults = {"epochs": 30, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.05, "patience": 8}
+    train_defaults = {"epochs": 14, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "patience": 4}
 
     def __init__(self, in_shape, n_classes: int, width: int = 16, hidden: int = 128, **_):
         super().__init__()
