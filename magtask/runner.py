@@ -26,7 +26,7 @@ def resolve_device(device: str) -> str:
 
 def execute(task: TaskSpec, head: HeadSpec, data: Path | None = None, tokenizer_path: Path | None = None,
             seed: int = 0, epochs: int | None = None, run_dir: Path | None = None, overwrite: bool = False,
-            options: dict | None = None, batch_size: int = 64, device: str = "cpu", quiet: bool = False,
+            options: dict | None = None, batch_size: int = 16, device: str = "cpu", quiet: bool = False,
             started: float | None = None, tokenizer_config: str | None = None) -> dict:
     from magtask.data.defaults import default_dataset_path
     from magtask.tokenizer.resolve import hash_of, open_tokenizer
