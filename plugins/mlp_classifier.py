@@ -1,7 +1,9 @@
 """Head `mlp-classifier`: a small convolutional stem over the code grid, then an MLP.
 
-It keeps where and when the dot is: two 3x3x3 convolutions with max-pooling shrink the
-(C, t, h, w) code grid 8x while staying local, then the whole grid is flattened into the MLP.
+It keeps where and when the dot is: the latent time steps are folded into channels (C*t, h, w),
+two 3x3 convolutions with max-pooling shrink the grid 4x per side while staying local, and the
+whole grid is flattened into the MLP. (2D convolutions: about 2x faster on CPU than the 3D stem
+tried first, at the same accuracy.)
 (The seed project's global-average pooling over frames that are 98 % background erased the
 class and scored chance; a plain MLP on the 8 192 flattened code values overfits: 0.877 test
 accuracy on the default dataset, against 0.993 for this head, measured on the same codes.)
@@ -21,16 +23,16 @@ class MLPClassifier(nn.Module):
     def __init__(self, in_shape, n_classes: int, width: int = 16, hidden: int = 128, **_):
         super().__init__()
         c, t, h, w = in_shape
-        self.stem = nn.Sequential(
-            nn.Conv3d(c, width, 3, padding=1), nn.GELU(), nn.MaxPool3d((1, 2, 2), ceil_mode=True),
-            nn.Conv3d(width, 2 * width, 3, padding=1), nn.GELU(), nn.MaxPool3d(2, ceil_mode=True))
+        self.stem = nn.Sequential(  # time folded into channels: (C*t, h, w), 2D convs are fast on CPU
+            nn.Conv2d(c * t, 2 * width, 3, padding=1), nn.GELU(), nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.GELU(), nn.MaxPool2d(2, ceil_mode=True))
         with torch.no_grad():
-            flat = self.stem(torch.zeros(1, c, t, h, w)).numel()
+            flat = self.stem(torch.zeros(1, c * t, h, w)).numel()
         self.mlp = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(flat, hidden), nn.GELU(), nn.Dropout(0.3),
                                  nn.Linear(hidden, n_classes))
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:  # (B, C, t, h, w) -> (B, n_classes)
-        return self.mlp(self.stem(codes))
+        return self.mlp(self.stem(codes.flatten(1, 2)))
 
 
 @hookimpl
