@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask.errors import MagtaskError
+from magtask.tokenizer.common import TokenizerBase
 
 ARCH = "magvit2-pytorch"
 SUPPORTED_LAYERS = ("residual", "consecutive_residual", "compress_space", "compress_time")
@@ -335,7 +336,7 @@ class LFQ(nn.Module):
 
 # -- the tokenizer ---------------------------------------------------------------------------------
 
-class Magvit2Tokenizer(nn.Module):
+class Magvit2Tokenizer(TokenizerBase, nn.Module):
     """magvit2-pytorch's VideoTokenizer (inference), behind magtask's tokenizer API."""
 
     causal = True
@@ -419,13 +420,7 @@ class Magvit2Tokenizer(nn.Module):
         p = self._space
         return (self.latent_channels, self.latent_steps(frames), size // p, size // p)
 
-    def compression_ratio(self, frames: int | None = None, size: int | None = None) -> float:
-        frames = self.config["frames"] if frames is None else frames
-        size = self.config["size"] if size is None else size
-        return frames * 3 * size * size / math.prod(self.latent_shape(frames, size))
 
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
     def _check_geometry(self, frames: int, height: int, width: int) -> None:
         s, p = self._time, self._space
@@ -443,12 +438,6 @@ class Magvit2Tokenizer(nn.Module):
                                f"that are multiples of its spatial stride {p} (trained on "
                                f"{self.config['image_size']}x{self.config['image_size']})")
 
-    def _check_video(self, video: torch.Tensor) -> None:
-        if video.ndim != 5 or video.shape[2] != 3:
-            raise MagtaskError(f"videos must have shape (B, T, 3, H, W), got {tuple(video.shape)}")
-        self._check_geometry(video.shape[1], video.shape[3], video.shape[4])
-        if not torch.isfinite(video).all():
-            raise MagtaskError("videos contain NaN or Inf")
 
     # -- the package's encode / decode, on its layout (B, 3, T, H, W) ------------------------------
     def features(self, video: torch.Tensor) -> torch.Tensor:

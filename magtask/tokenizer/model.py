@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask.errors import MagtaskError
+from magtask.tokenizer.common import TokenizerBase
 from magtask.tokenizer.fsq import FSQ
 
 DEFAULT_CONFIG = {
@@ -69,7 +70,7 @@ class CausalBlock(nn.Module):
         return x + self.temporal(h)
 
 
-class VideoTokenizer(nn.Module):
+class VideoTokenizer(TokenizerBase, nn.Module):
     causal = True
 
     def __init__(self, config: dict | None = None):
@@ -122,14 +123,7 @@ class VideoTokenizer(nn.Module):
         return (self.latent_channels, frames // self.temporal_stride, size // self.spatial_stride,
                 size // self.spatial_stride)
 
-    def compression_ratio(self, frames: int | None = None, size: int | None = None) -> float:
-        """Video values / latent values (e.g. 16*3*64*64 / (4*8*16*16) = 24)."""
-        frames = self.config["frames"] if frames is None else frames
-        size = self.config["size"] if size is None else size
-        return frames * 3 * size * size / math.prod(self.latent_shape(frames, size))
 
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
     def _check_geometry(self, frames: int, height: int, width: int) -> None:
         s, p = self.temporal_stride, self.spatial_stride
@@ -141,12 +135,6 @@ class VideoTokenizer(nn.Module):
                                f"are multiples of its spatial stride {p} (trained on {self.config['size']}x"
                                f"{self.config['size']})")
 
-    def _check_video(self, video: torch.Tensor) -> None:
-        if video.ndim != 5 or video.shape[2] != 3:
-            raise MagtaskError(f"videos must have shape (B, T, 3, H, W), got {tuple(video.shape)}")
-        self._check_geometry(video.shape[1], video.shape[3], video.shape[4])
-        if not torch.isfinite(video).all():
-            raise MagtaskError("videos contain NaN or Inf")
 
     # -- pixels <-> patches -----------------------------------------------------------------------
     def _patchify(self, video: torch.Tensor) -> torch.Tensor:
