@@ -30,7 +30,7 @@ def installed_plugins(tmp_path_factory):
 
 def test_list_heads_json_contract():
     rows = json.loads(run_cli("list-heads", "--json", check=True).stdout)
-    assert isinstance(rows, list)
+    assert isinstance(rows, list) and {"mlp-classifier", "transformer-predictor"} <= {r["name"] for r in rows}
     for r in rows:
         assert {"name", "task", "aliases", "package", "version", "description"} <= set(r)
 

@@ -12,10 +12,6 @@ import typer
 from magtask.console import err
 from magtask.errors import UsageError
 
-# Options several built-in tasks share; a task declares which it takes in TaskSpec.options.
-TASK_OPTIONS = ("train_per_class", "samples", "class_name", "past", "future")
-
-
 def _parse_sets(pairs: list[str]) -> dict:
     out = {}
     for p in pairs:

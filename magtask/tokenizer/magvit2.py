@@ -500,27 +500,6 @@ class Magvit2Tokenizer(TokenizerBase, nn.Module):
         video = self.decode_features(x.permute(0, 4, 1, 2, 3))
         return video.permute(0, 2, 1, 3, 4)
 
-    def decode(self, codes_or_indices: torch.Tensor) -> torch.Tensor:
-        """codes (B, C, t, h, w) float or indices (B, t, h, w) int -> video (B, T, 3, H, W) in [0, 1]."""
-        x = codes_or_indices
-        if not x.dtype.is_floating_point:
-            if x.ndim != 4:
-                raise MagtaskError(f"token indices must have shape (B, t, h, w), got {tuple(x.shape)}")
-            x = self.indices_to_codes(x)
-        elif x.ndim != 5 or x.shape[1] != self.latent_channels:
-            raise MagtaskError(f"codes must have shape (B, {self.latent_channels}, t, h, w), got {tuple(x.shape)}")
-        elif not torch.isfinite(x).all():
-            raise MagtaskError("codes contain NaN or Inf")
-        return self.decode_raw(x).clamp(0, 1)
-
-    def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        codes, indices = self.quantize(self.encode(video))
-        return self.decode_raw(codes), indices
-
-    @torch.no_grad()
-    def tokenize(self, video: torch.Tensor) -> torch.Tensor:
-        return self.quantize(self.encode(video))[1]
-
 
 # -- state dicts -----------------------------------------------------------------------------------
 

@@ -180,24 +180,3 @@ class VideoTokenizer(TokenizerBase, nn.Module):
         x = self.dec_full(x)
         x = self.dec_out(F.silu(self.dec_norm(x)))
         return self._unpatchify(x) * 0.5 + 0.5
-
-    def decode(self, codes_or_indices: torch.Tensor) -> torch.Tensor:
-        """codes (B, C, t, h, w) float or indices (B, t, h, w) int -> video (B, T, 3, H, W) in [0, 1]."""
-        x = codes_or_indices
-        if not x.dtype.is_floating_point:
-            x = self.indices_to_codes(x)
-        elif x.ndim != 5 or x.shape[1] != self.latent_channels:
-            raise MagtaskError(f"codes must have shape (B, {self.latent_channels}, t, h, w), got {tuple(x.shape)}")
-        elif not torch.isfinite(x).all():
-            raise MagtaskError("codes contain NaN or Inf")
-        return self.decode_raw(x).clamp(0, 1)
-
-    def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """video -> (unclamped reconstruction, indices): the training path."""
-        codes, indices = self.quantize(self.encode(video))
-        return self.decode_raw(codes), indices
-
-    @torch.no_grad()
-    def tokenize(self, video: torch.Tensor) -> torch.Tensor:
-        """video -> indices (B, t, h, w) in one call."""
-        return self.quantize(self.encode(video))[1]
