@@ -421,7 +421,6 @@ class Magvit2Tokenizer(TokenizerBase, nn.Module):
         return (self.latent_channels, self.latent_steps(frames), size // p, size // p)
 
 
-
     def _check_geometry(self, frames: int, height: int, width: int) -> None:
         s, p = self._time, self._space
         if self.config["video_contains_first_frame"]:
@@ -437,7 +436,6 @@ class Magvit2Tokenizer(TokenizerBase, nn.Module):
             raise MagtaskError(f"video frames are {height}x{width}; this magvit2 tokenizer needs height and width "
                                f"that are multiples of its spatial stride {p} (trained on "
                                f"{self.config['image_size']}x{self.config['image_size']})")
-
 
     # -- the package's encode / decode, on its layout (B, 3, T, H, W) ------------------------------
     def features(self, video: torch.Tensor) -> torch.Tensor:

@@ -124,7 +124,6 @@ class VideoTokenizer(TokenizerBase, nn.Module):
                 size // self.spatial_stride)
 
 
-
     def _check_geometry(self, frames: int, height: int, width: int) -> None:
         s, p = self.temporal_stride, self.spatial_stride
         if frames < s or frames % s:
@@ -134,7 +133,6 @@ class VideoTokenizer(TokenizerBase, nn.Module):
             raise MagtaskError(f"video frames are {height}x{width}; this tokenizer needs height and width that "
                                f"are multiples of its spatial stride {p} (trained on {self.config['size']}x"
                                f"{self.config['size']})")
-
 
     # -- pixels <-> patches -----------------------------------------------------------------------
     def _patchify(self, video: torch.Tensor) -> torch.Tensor:
