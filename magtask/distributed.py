@@ -36,3 +36,28 @@ def barrier() -> None:
 
 def is_main() -> bool:
     return world()[0] == 0
+
+
+def all_sum(t: torch.Tensor) -> torch.Tensor:
+    """The sum of `t` over every process (in place); `t` itself with one process."""
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def data_parallel(model: torch.nn.Module, device: str = "cpu") -> torch.nn.Module:
+    """`model` wrapped in DistributedDataParallel when there are several processes (gradients are
+    averaged across them in backward), else `model` itself."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [torch.cuda.current_device()] if device == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def rank_slice(n: int, rank: int, size: int) -> slice:
+    """The contiguous part of 0..n-1 that process `rank` of `size` takes (sizes differ by at most 1)."""
+    lo, extra = divmod(n, size)
+    start = rank * lo + min(rank, extra)
+    return slice(start, start + lo + (rank < extra))

@@ -54,9 +54,20 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from a training-state file."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
     json_out: bool = typer.Option(False, "--json", help="Print the card as JSON on stdout."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", min=1, help="Steps between held-out PSNR "
+                                             "checks (each is a point of the card's loss history; default 200)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto (cuda: bf16 autocast)."),
 ) -> None:
-    """Train a tokenizer on the train split; reports held-out (val) PSNR as it goes."""
+    """Train a tokenizer on the train split; reports held-out (val) PSNR as it goes.
+
+    Several processes: `torchrun --nproc-per-node 2 -m magtask tokenizer train ...` trains with DDP
+    (gloo on CPU, nccl on GPU); each process takes part of every step's batch, rank 0 writes.
+    """
+    from magtask.distributed import is_main
+    from magtask.runner import resolve_device
     from magtask.tokenizer.train import train_tokenizer
+
+    device = resolve_device(device)
 
     if out_path.exists() and not overwrite and resume is None:
         raise MagtaskError(f"{out_path}: exists; pass --overwrite to replace it")
@@ -77,7 +88,10 @@ def train(
         if "train" in sys.argv else None
     model, card = train_tokenizer(sets, out_path, steps=steps, seed=seed, config=config or None, resume=resume,
                                   batch_size=batch_size, lr=lr, checkpoint=state, checkpoint_every=checkpoint_every,
-                                  command=command, options={"crop": crop, "clip_frames": clip_frames})
+                                  command=command, device=device, options={"crop": crop, "clip_frames": clip_frames,
+                                                                           **({"eval_every": eval_every} if eval_every else {})})
+    if not is_main():
+        return
     last = card["history"][-1] if card["history"] else {}
     if json_out:
         out.print_json(json.dumps(card, default=str))

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from magtask.console import err, progress_bar
 from magtask.data.dataset import Dataset, load_dataset
+from magtask.distributed import all_sum, barrier, data_parallel, init, rank_slice
 from magtask.errors import MagtaskError, UsageError
 from magtask.tokenizer.io import load_training_state, save_tokenizer, save_training_state
 from magtask.tokenizer.model import VideoTokenizer
@@ -82,9 +83,10 @@ def batch_for_step(n: int, step: int, batch_size: int, seed: int) -> np.ndarray:
 @torch.no_grad()
 def quick_psnr(model: VideoTokenizer, videos: torch.Tensor, batch_size: int = 16) -> float:
     model.eval()
+    device = next(model.parameters()).device
     se, n = 0.0, 0
     for s in range(0, len(videos), batch_size):
-        x = videos[s:s + batch_size].float() / 255
+        x = videos[s:s + batch_size].to(device).float() / 255
         r = model.decode(model.quantize(model.encode(x))[0])
         se += float(((r - x) ** 2).sum())
         n += x.numel()
@@ -97,8 +99,12 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
                     batch_size: int | None = None, lr: float | None = None, progress: bool = True,
                     options: dict | None = None, checkpoint: str | Path | None = None,
                     checkpoint_every: int = 0, stop_after: int | None = None,
-                    command: str | None = None) -> tuple[VideoTokenizer, dict]:
+                    command: str | None = None, device: str = "cpu") -> tuple[VideoTokenizer, dict]:
     """Train on the train split(s) of one or more datasets; returns (model, card).
+
+    Under `torchrun --nproc-per-node N` each process takes a disjoint slice of every step's global
+    batch (the same batch as one process would use) and DistributedDataParallel averages gradients;
+    only rank 0 evaluates, reports and writes files. On cuda the forward pass runs in bf16 autocast.
 
     out: where the final tokenizer goes (None: not saved). checkpoint: where the resumable training
     state goes (every `checkpoint_every` steps and at the end); resume: such a file to continue from.
@@ -114,6 +120,10 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
         opts["lr"] = float(lr)
     if opts["batch_size"] < 1:
         raise UsageError(f"--batch-size must be at least 1, got {opts['batch_size']}")
+    rank, world_size = init(device)
+    if opts["batch_size"] < world_size:
+        raise UsageError(f"--batch-size {opts['batch_size']} is smaller than the {world_size} processes")
+    progress = progress and rank == 0
     sets = dataset if isinstance(dataset, (list, tuple)) else [dataset]
     sets = [d if isinstance(d, Dataset) else load_dataset(d) for d in sets]
     start_step, state = 0, None
@@ -136,11 +146,13 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
     model._check_geometry(frames, sets[0].size, sets[0].size)
     clip = min(clip, frames) // s * s or s
     model.config.update({"frames": frames, "size": sets[0].size})
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=opts["lr"], betas=(0.9, 0.99),
                            weight_decay=opts["weight_decay"])
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+    net = data_parallel(model, device)  # model itself with one process
     train = _gather(sets, "train")
     if len(train) == 0:
         raise MagtaskError(f"{sets[0].path}: no videos in the train split")
@@ -163,27 +175,32 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
         for step in range(start_step, last):
             idx = batch_for_step(len(train), step, opts["batch_size"], seed)
             offs = np.random.default_rng([seed, step, 1]).integers(0, (frames - clip) // s + 1, len(idx)) * s
+            boxes = [(0, 0)] * len(idx)
             if crop:
                 rng = np.random.default_rng([seed, step, 2])
                 boxes = [crop_origin(None if centres is None else centres[i, o + clip // 2], size, crop, p, rng)
                          for i, o in zip(idx, offs)]
-                x = torch.stack([train[i, o:o + clip, :, y0:y0 + crop, x0:x0 + crop]
-                                 for i, o, (y0, x0) in zip(idx, offs, boxes)]).float() / 255
-            else:
-                x = torch.stack([train[i, o:o + clip] for i, o in zip(idx, offs)]).float() / 255
+            mine = rank_slice(len(idx), rank, world_size)  # this process's part of the global batch
+            edge = crop or size
+            x = torch.stack([train[i, o:o + clip, :, y0:y0 + edge, x0:x0 + edge] for i, o, (y0, x0)
+                             in zip(idx[mine], offs[mine], boxes[mine])]).to(device).float() / 255
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, steps, opts["lr"], opts["warmup"])
-            recon, _ = model(x)
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+                recon, _ = net(x)
             w = dot_weights(x, opts["dot_weight"])
-            loss = (w * (recon - x) ** 2).mean() / w.mean()
+            # dot-weighted MSE of the global batch, sum(w * se) / sum(w) (w spans the 3 colours): each
+            # process's part is scaled so that DDP's gradient average is the global batch's gradient
+            w_total = all_sum(w.sum().detach())
+            loss = (w * (recon.float() - x) ** 2).sum() * world_size / (w_total * x.shape[2])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            lv = float(loss.detach())
+            lv = float(all_sum(loss.detach().clone())) / world_size
             loss_avg = lv if loss_avg is None else 0.95 * loss_avg + 0.05 * lv
             done = step + 1
-            if len(val) and (done % opts["eval_every"] == 0 or done == steps):
+            if rank == 0 and len(val) and (done % opts["eval_every"] == 0 or done == steps):
                 val_psnr = quick_psnr(model, val)
                 history.append({"step": done, "loss": loss_avg, "val_psnr": val_psnr,
                                 "seconds": round(elapsed0 + time.perf_counter() - t0, 1)})
@@ -191,12 +208,12 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
                     err.print(f"step {done}/{steps}  loss {loss_avg:.2e}  val psnr {val_psnr:.2f} dB  "
                               f"{history[-1]['seconds']:.0f} s", highlight=False)
             tick(info=f"loss {loss_avg:.2e}  val psnr {val_psnr:.2f} dB")
-            if checkpoint and checkpoint_every and done % checkpoint_every == 0 and done < last:
+            if rank == 0 and checkpoint and checkpoint_every and done % checkpoint_every == 0 and done < last:
                 save_training_state(checkpoint, model, opt, _state_meta(done, steps, seed, opts, sets, history,
                                                                          elapsed0 + time.perf_counter() - t0))
     seconds = elapsed0 + time.perf_counter() - t0
     done = max(last, start_step)
-    if checkpoint:
+    if checkpoint and rank == 0:
         save_training_state(checkpoint, model, opt, _state_meta(done, steps, seed, opts, sets, history, seconds))
     model.eval()
     card = {
@@ -205,12 +222,13 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
         "data": [{"path": str(d.path), "hash": d.hash, "style": d.meta.get("style", "?"),
                   "n_train": int(len(d.indices("train")))} for d in sets],
         "history": history, "params": model.num_params(),
-        "compression_ratio": model.compression_ratio(),
+        "compression_ratio": model.compression_ratio(), "world_size": world_size, "device": device,
     }
     if command:
         card["command"] = command
-    if out is not None and done >= steps:
+    if out is not None and done >= steps and rank == 0:
         save_tokenizer(model, out, card)
+    barrier()  # every process returns once the files are written
     return model, card
 
 
