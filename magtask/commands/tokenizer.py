@@ -109,14 +109,17 @@ def eval_(
     split: str = typer.Option("test", "--split", help="train, val, test or all."),
     batch_size: int = typer.Option(32, "--batch-size", help="Videos per encode batch."),
     json_out: bool = typer.Option(False, "--json", help="Print only JSON on stdout."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
 ) -> None:
     """Reconstruct held-out videos; print each score beside its baseline."""
+    from magtask.runner import resolve_device
     from magtask.tokenizer.evaluate import SPLITS, evaluate_tokenizer
     from magtask.tokenizer.resolve import hash_of, open_tokenizer
 
+    device = resolve_device(device)
     if split not in SPLITS:
         raise UsageError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    model = open_tokenizer(tokenizer, tokenizer_config)
+    model = open_tokenizer(tokenizer, tokenizer_config).to(device)
     dataset = _dataset(data)
     res = evaluate_tokenizer(model, dataset, split=split, batch_size=batch_size)
     res["tokenizer"] = hash_of(model)

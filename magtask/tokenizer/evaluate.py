@@ -19,13 +19,14 @@ SPLITS = ("train", "val", "test", "all")
 def reconstruct(model: VideoTokenizer, videos: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """uint8 or float videos -> (reconstructions as uint8, indices int64)."""
     model.eval()
+    device = next(model.parameters()).device
     torch.set_flush_denormal(True)
     recs, idxs = [], []
     for s in range(0, len(videos), batch_size):
-        x = metrics.as_float(videos[s:s + batch_size])
+        x = metrics.as_float(videos[s:s + batch_size]).to(device)
         codes, idx = model.quantize(model.encode(x))
-        recs.append((model.decode(codes) * 255).round().to(torch.uint8).numpy())
-        idxs.append(idx.numpy())
+        recs.append((model.decode(codes) * 255).round().to(torch.uint8).cpu().numpy())
+        idxs.append(idx.cpu().numpy())
     return np.concatenate(recs), np.concatenate(idxs)
 
 

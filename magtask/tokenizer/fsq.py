@@ -52,6 +52,7 @@ class FSQ(nn.Module):
 
     def forward(self, z: torch.Tensor, dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """z (..., C at `dim`, ...) -> (codes in [-1, 1], same shape; indices without the C axis)."""
+        z = z.float()  # under bf16 autocast: round in float32 (elementwise ops keep it), not on bf16's coarse grid
         lv = self._view(self._levels, z.ndim, dim)
         half_w = torch.div(lv, 2, rounding_mode="floor")
         q = round_ste(self.bound(z, dim))  # integers in [-L//2, (L-1)//2]
