@@ -31,9 +31,28 @@ DEFAULT_TRAIN = {"batch_size": 24, "lr": 3e-3, "warmup": 50, "clip_frames": 8, "
                  "weight_decay": 0.0, "eval_every": 200, "eval_videos": 64}
 
 
-def _gather(datasets: Sequence[Dataset], split: str) -> torch.Tensor:
-    parts = [torch.from_numpy(np.asarray(d.videos[np.sort(d.indices(split))])) for d in datasets]
-    return torch.cat(parts) if parts else torch.empty(0)
+class _Pool:
+    """The `split` videos of several datasets as one sequence, read on demand: pool[positions] reads
+    just those videos (uint8 (k, T, 3, H, W)), so training memory does not grow with the dataset."""
+
+    def __init__(self, datasets: Sequence[Dataset], split: str):
+        self.parts = [(d.videos, np.sort(d.indices(split))) for d in datasets]
+        self.ends = np.cumsum([len(rows) for _, rows in self.parts])
+
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def __getitem__(self, positions) -> torch.Tensor:
+        pos = np.asarray(positions, dtype=np.int64)
+        which = np.searchsorted(self.ends, pos, side="right")
+        out = None
+        for k, (videos, rows) in enumerate(self.parts):
+            sel = np.flatnonzero(which == k)
+            if len(sel):
+                chunk = np.asarray(videos[rows[pos[sel] - (self.ends[k - 1] if k else 0)]])
+                out = np.empty((len(pos), *chunk.shape[1:]), chunk.dtype) if out is None else out
+                out[sel] = chunk
+        return torch.from_numpy(out)
 
 
 def _gather_centres(datasets: Sequence[Dataset], split: str) -> np.ndarray | None:
@@ -153,16 +172,19 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
     net = data_parallel(model, device)  # model itself with one process
-    train = _gather(sets, "train")
+    train = _Pool(sets, "train")
     if len(train) == 0:
         raise MagtaskError(f"{sets[0].path}: no videos in the train split")
     centres = _gather_centres(sets, "train")
     size, p = sets[0].size, model.spatial_stride
     crop = int(opts["crop"])
     crop = 0 if crop <= 0 or crop >= size else max(p, crop // p * p)
-    val = _gather(sets, "val")
+    val = _Pool(sets, "val")
     if len(val) > opts["eval_videos"]:  # a fixed, spread-out subset for the running number
-        val = val[np.linspace(0, len(val) - 1, opts["eval_videos"]).round().astype(int)]
+        val = val[np.linspace(0, len(val) - 1, opts["eval_videos"]).round().astype(int)] if opts["eval_videos"] > 0 \
+            else torch.empty(0)
+    elif len(val):
+        val = val[np.arange(len(val))]
     elapsed0 = state["seconds"] if state else 0.0
     history = list(state["history"]) if state else []
     t0 = time.perf_counter()
@@ -182,8 +204,8 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
                          for i, o in zip(idx, offs)]
             mine = rank_slice(len(idx), rank, world_size)  # this process's part of the global batch
             edge = crop or size
-            x = torch.stack([train[i, o:o + clip, :, y0:y0 + edge, x0:x0 + edge] for i, o, (y0, x0)
-                             in zip(idx[mine], offs[mine], boxes[mine])]).to(device).float() / 255
+            x = torch.stack([v[o:o + clip, :, y0:y0 + edge, x0:x0 + edge] for v, o, (y0, x0)  # read only these
+                             in zip(train[idx[mine]], offs[mine], boxes[mine])]).to(device).float() / 255
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, steps, opts["lr"], opts["warmup"])
             with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
