@@ -1,4 +1,4 @@
-"""Classify benchmark: codes + mlp-classifier vs a raw-pixel 3D CNN, same split, same loop.
+"""Classify benchmark: codes + mlp-classifier and codes + track-classifier vs a raw-pixel 3D CNN, same split.
 
     python benchmarks/bench_classify.py                # full: wall times, accuracy, label-efficiency curve
     python benchmarks/bench_classify.py --counts 10    # only some label counts
@@ -6,8 +6,8 @@
 Measures, on the default dataset and the shipped tokenizer:
   1. `magtask run classify mlp --json` wall time cold (code cache cleared: extraction included) and
      warm (codes cached), as a user runs it (a fresh process each);
-  2. test accuracy and training seconds of the codes head and of a raw-pixel 3D CNN trained by the
-     same shared loop on the same train split, at 5, 10, 20, 50 and all labelled videos per class
+  2. test accuracy and training seconds of the codes heads (mlp-classifier trained by the shared loop,
+     track-classifier fitted) and of a raw-pixel 3D CNN trained by the shared loop on the same train split, at 5, 10, 20, 50 and all labelled videos per class
      (with a label budget, neither model sees the labelled val split: fixed epochs, last weights).
 Prints a markdown table to paste into benchmarks/README.md.
 """
@@ -34,6 +34,7 @@ from magtask.loop import TrainConfig, train
 from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
 from magtask_plugins.classify import pick_per_class
 from magtask_plugins.mlp_classifier import MLPClassifier
+from magtask_plugins.track_classifier import TrackClassifier
 
 
 class PixelCNN(nn.Module):
@@ -86,6 +87,10 @@ def main() -> None:
         print(f"| `magtask run classify mlp` cold (extraction included) | {cold:.1f} s | accuracy {m_cold['accuracy']:.4f} |")
         print(f"| `magtask run classify mlp` warm (codes cached) | {warm:.1f} s | accuracy {m_warm['accuracy']:.4f} |")
         print("per-class:", m_warm["per_class_accuracy"])
+        few, m_few = cli_seconds("run", "classify", "track", "--train-per-class", "10", "--json", "--run-dir",
+                                 "/tmp/bench-track10", "--overwrite")
+        print(f"| `magtask run classify track --train-per-class 10` warm | {few:.1f} s | accuracy {m_few['accuracy']:.4f} |")
+        print("per-class:", m_few["per_class_accuracy"])
 
     ds = load_dataset(default_dataset_path())
     tok = load_tokenizer(None).eval()
@@ -95,8 +100,9 @@ def main() -> None:
     lat = torch.from_numpy(np.array(codes.latents))  # (N, C, t, h, w)
     vid = torch.from_numpy(np.array(ds.videos))
     y = torch.from_numpy(labels)
-    print("| labelled / class | codes+MLP acc | codes+MLP train s | pixel 3D CNN acc | pixel CNN train s |")
-    print("|---|---|---|---|---|")
+    print("| labelled / class | codes+MLP acc | codes+MLP train s | codes+track acc | codes+track fit s "
+          "| pixel 3D CNN acc | pixel CNN train s |")
+    print("|---|---|---|---|---|---|---|")
     for c in args.counts.split(","):
         if c == "all":
             tr, val = tr_all, va
@@ -107,11 +113,18 @@ def main() -> None:
         s_mlp = fit(mlp, lat[tr], y[tr], lat[val], y[val], TrainConfig(**{**MLPClassifier.train_defaults, "quiet": True}))
         a_mlp = accuracy(mlp, lat[te], y[te])
         torch.manual_seed(0)
+        track = TrackClassifier(in_shape=lat.shape[1:], n_classes=4)
+        t0 = time.perf_counter()
+        track.fit(lat[tr], y[tr])
+        s_track = time.perf_counter() - t0
+        a_track = accuracy(track, lat[te], y[te])
+        torch.manual_seed(0)
         cnn = PixelCNN()
         s_cnn = fit(cnn, vid[tr], y[tr], vid[val], y[val], TrainConfig(epochs=args.cnn_epochs, batch_size=32, lr=1e-3,
                                                                        patience=6, quiet=True))
         a_cnn = accuracy(cnn, vid[te], y[te])
-        print(f"| {c} | {a_mlp:.4f} | {s_mlp:.1f} | {a_cnn:.4f} | {s_cnn:.1f} |", flush=True)
+        print(f"| {c} | {a_mlp:.4f} | {s_mlp:.1f} | {a_track:.4f} | {s_track:.1f} | {a_cnn:.4f} | {s_cnn:.1f} |",
+              flush=True)
 
 
 if __name__ == "__main__":
