@@ -5,10 +5,16 @@ n = (past + future) / s latent steps (s = the tokenizer's temporal stride): past
 
 Head contract (a torch.nn.Module trained by the shared loop):
     build(in_shape=(C, n, h, w), n_past_steps, n_future_steps, levels) -> model
-    model(codes (B, C, k, h, w)) -> (B, C, k, h, w): at step j, the prediction of step j + 1 made
-    from steps 0..j only (causal). The task trains it by teacher forcing on every step of the
-    training clips (loss weighted up on the dot's tokens) and predicts the future by rolling it
-    out: each predicted step is snapped to the FSQ grid (tokenizer.quantize) and fed back.
+    model(codes (B, C, k, h, w)) -> at step j, the prediction of step j + 1 made from steps 0..j
+    only (causal), as either
+      - logits (B, sum(levels), k, h, w) over each code channel's FSQ levels, when the model says
+        `predicts = "levels"` (the built-in heads): trained with per-channel cross entropy,
+        rolled out by taking each channel's most likely level (exactly on the grid: the dot stays
+        crisp instead of decoding an average of codes), or
+      - codes (B, C, k, h, w) otherwise: trained with mse, snapped to the FSQ grid each step.
+    The task trains it by teacher forcing on every step of the training clips, with the loss
+    weighted up on the dot's tokens (they are ~1/6 of the grid), plus model.aux_loss() when the
+    model has one, and predicts the future by rolling it out: each predicted step is fed back.
 
 Evaluation (test split): each past clip is encoded alone (the tokenizer must be causal, so that
 those codes cannot hold the future; the task also checks they equal the prefix of the full clip's
@@ -34,6 +40,7 @@ from magtask.console import err, out
 from magtask.data.splits import TEST, TRAIN, VAL
 from magtask.loop import TrainConfig, train
 from magtask.metrics import as_float, background, dot_centroids, ink, one_dot_valid
+from magtask_plugins import fsq_levels
 
 DEFAULT_PAST, DEFAULT_FUTURE = 12, 4
 SAMPLES_PER_CLASS = 4
@@ -110,10 +117,19 @@ def rollout(model, tokenizer, past: torch.Tensor, n_future: int, batch: int = 12
     for lo in range(0, len(past), batch):
         seq = past[lo:lo + batch]
         for _ in range(n_future):
-            nxt = snap(tokenizer, model(seq)[:, :, -1:])
+            nxt = next_codes(model, tokenizer, model(seq)[:, :, -1:])
             seq = torch.cat([seq, nxt], 2)
         outs.append(seq[:, :, past.shape[2]:])
     return torch.cat(outs)
+
+
+def predicts_levels(model) -> bool:
+    return getattr(model, "predicts", "codes") == "levels"
+
+
+def next_codes(model, tokenizer, out: torch.Tensor) -> torch.Tensor:
+    """A head's output for one step -> codes on the FSQ grid."""
+    return fsq_levels.to_codes(out, tokenizer.fsq.levels) if predicts_levels(model) else snap(tokenizer, out)
 
 
 def dot_tokens(indices: np.ndarray) -> torch.Tensor:
@@ -282,14 +298,21 @@ def run(ctx) -> dict:
     cfg = TrainConfig(**{**defaults, "seed": ctx.seed, "quiet": ctx.quiet,
                          **({"epochs": ctx.epochs} if ctx.epochs else {})})
 
+    levels = tok.fsq.levels
+    per_token = ((lambda out, target: fsq_levels.cross_entropy(out, target, levels)) if predicts_levels(model)
+                 else (lambda out, target: ((out - target) ** 2).mean(1)))
+
     def loss_fn(m, batch):
         x, fg = batch
-        pred = m(x[:, :, :-1])
+        pred = m(x)[:, :, :-1]  # causal: the last step's output (a prediction past the clip) is unused
         weight = 1.0 + DOT_WEIGHT * (fg[:, 1:] | fg[:, :-1]).float()  # (B, n-1, h, w): where the dot is or was
-        return (((pred - x[:, :, 1:]) ** 2).mean(1) * weight).sum() / weight.sum()
+        loss = (per_token(pred, x[:, :, 1:]) * weight).sum() / weight.sum()
+        aux = getattr(m, "aux_loss", None)
+        return loss + aux() if callable(aux) else loss
 
-    def val_score(m):  # minus the latent error of the rolled-out future
-        return -float(((rollout(m, tok, x_val[:, :, :tp], tf) - x_val[:, :, tp:]) ** 2).mean())
+    def val_score(m):  # the rolled-out future's dot tokens predicted exactly (latent mse would favour erasing)
+        return fsq_levels.dot_token_iou(rollout(m, tok, x_val[:, :, :tp], tf), x_val[:, :, tp:], x_val[:, :, :tp],
+                                        levels)
 
     t0 = time.perf_counter()
     hist = train(model, (x_train, w_train), loss_fn, cfg, val_score=val_score if len(val_idx) else None,
@@ -341,7 +364,8 @@ def run(ctx) -> dict:
         "one_dot_fraction": one_dot_valid(pred).mean(1),
     }
     metrics = {"n_past": past, "n_future": future, "n_past_steps": tp, "n_future_steps": tf,
-               "temporal_stride": s, "prediction": "continuous codes, snapped to the FSQ grid each step"}
+               "temporal_stride": s, "prediction": ("most likely FSQ level per code channel (cross entropy), each step" if predicts_levels(model)
+                              else "continuous codes, snapped to the FSQ grid each step")}
     metrics.update({k: float(v.mean()) for k, v in per_video.items()})
     metrics["mse_over_recon"] = metrics["mse"] / max(metrics["recon_mse"], 1e-12)
     metrics["copy_last_over_mse"] = metrics["copy_last_mse"] / max(metrics["mse"], 1e-12)
@@ -356,7 +380,7 @@ def run(ctx) -> dict:
         "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
         "causal_prefix_max_abs_diff": prefix_diff, "train_seconds": round(train_seconds, 2),
         "epochs_trained": len(hist.train_loss), "best_epoch": hist.best_epoch + 1,
-        "val_latent_mse": -hist.best_score if hist.val_score else None,
+        "val_dot_token_iou": hist.best_score if hist.val_score else None,
         "head_params": int(sum(p.numel() for p in model.parameters())),
     })
     if not np.isfinite(metrics["mse"]):

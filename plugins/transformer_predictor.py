@@ -1,13 +1,13 @@
-"""Head `transformer-predictor`: a transformer over spatial tokens, causal over latent time steps.
+"""Head `transformer-predictor`: the dot read off each latent step as K point tokens (position +
+pooled features: the step's spatial tokens), a transformer block-causal over steps moves them one
+step on, convs draw the next step's codes (as FSQ level logits) around them.
 
-    codes (B, C, t, h, w)
-      -> tokens: each p x p patch of a step's code grid is one token      (B, t * h/p * w/p, C p^2)
-      -> linear embed + learned step and position embeddings              (B, L, D)
-      -> pre-norm transformer layers with a block-causal mask: a token of step j attends to every
-         token of steps 0..j (all positions within a step, nothing later)
-      -> linear to C p^2 per token, back to the grid                      a change to step j's codes
-    output at step j = codes[j] + change: the prediction of step j + 1 (an untrained head copies
-    the last step: the output layer starts at zero).
+    codes (B, C, t, h, w) -> point_track trunk: per step K point tokens       (B, t, K, D)
+      -> + learned step and slot embeddings, pre-norm transformer layers with a block-causal mask:
+         a token of step j attends to every token of steps 0..j (its own step included, nothing later)
+      -> the step's K tokens concatenated                                      (B, t, K*D)
+      -> next points + descriptor -> render convs -> logits (B, sum(levels), t, h, w)
+See point_track.py for the trunk and why it predicts points.
 """
 
 from __future__ import annotations
@@ -16,43 +16,41 @@ import torch
 from torch import nn
 
 from magtask import HeadSpec, hookimpl
+from magtask_plugins.point_track import PointTrack
 
 
-class TransformerPredictor(nn.Module):
-    train_defaults = {"epochs": 12, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.01, "patience": 8}
-
-    def __init__(self, in_shape, dim: int = 64, depth: int = 3, heads: int = 4, patch: int = 4, **_):
+class BlockCausalTransformer(nn.Module):
+    def __init__(self, dim: int, steps: int, slots: int, depth: int, heads: int):
         super().__init__()
-        c, t, h, w = in_shape
-        self.patch = patch if h % patch == 0 and w % patch == 0 else 1
-        p = self.patch
-        self.grid = (h // p, w // p)
-        self.embed = nn.Linear(c * p * p, dim)
-        self.pos = nn.Parameter(torch.randn(1, 1, self.grid[0] * self.grid[1], dim) * 0.02)
-        self.step = nn.Parameter(torch.randn(1, t, 1, dim) * 0.02)
-        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, activation="gelu", batch_first=True,
+        self.step = nn.Parameter(torch.randn(1, steps + 1, 1, dim) * 0.02)
+        self.slot = nn.Parameter(torch.randn(1, 1, slots, dim) * 0.02)
+        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, activation="gelu", batch_first=True,
                                            norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
-        self.out = nn.Linear(dim, c * p * p)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
 
-    def forward(self, codes: torch.Tensor) -> torch.Tensor:  # (B, C, t, h, w) -> next-step predictions, same shape
-        b, c, t, h, w = codes.shape
-        p, (gh, gw) = self.patch, self.grid
-        x = codes.reshape(b, c, t, gh, p, gw, p).permute(0, 2, 3, 5, 1, 4, 6).reshape(b, t, gh * gw, c * p * p)
-        z = self.embed(x) + self.pos + self.step[:, :t]  # (B, t, S, D)
-        s = gh * gw
-        step_of = torch.arange(t, device=codes.device).repeat_interleave(s)
+    def forward(self, tokens):  # (B, t, K, D) -> (B, t, K*D)
+        b, t, k, d = tokens.shape
+        if t > self.step.shape[1]:
+            raise ValueError(f"this head was built for at most {self.step.shape[1]} latent steps, got {t}")
+        z = (tokens + self.step[:, :t] + self.slot).reshape(b, t * k, d)
+        step_of = torch.arange(t, device=tokens.device).repeat_interleave(k)
         mask = step_of[None, :] > step_of[:, None]  # True = may not attend (a later step)
-        z = self.norm(self.blocks(z.reshape(b, t * s, -1), mask=mask))
-        delta = self.out(z).reshape(b, t, gh, gw, c, p, p).permute(0, 4, 1, 2, 5, 3, 6).reshape(b, c, t, h, w)
-        return codes + delta
+        return self.norm(self.blocks(z, mask=mask)).reshape(b, t, k * d)
+
+
+class TransformerPredictor(PointTrack):
+    train_defaults = {"epochs": 10, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.01, "patience": 10}
+
+    def __init__(self, in_shape, levels=(8, 5, 5, 5), width: int = 32, points: int = 2, dim: int = 64,
+                 depth: int = 2, heads: int = 4, **_):
+        core = BlockCausalTransformer(dim, int(in_shape[1]), points, depth, heads)
+        super().__init__(in_shape, levels, core, dim, points * dim, width, points)
 
 
 @hookimpl
 def register_heads(register):
     register(HeadSpec(name="transformer-predictor", task="predict", aliases=("transformer",),
                       build=TransformerPredictor, consumes="latents",
-                      description="Transformer over spatial tokens, block-causal over latent steps (next step's codes)"))
+                      description="Dot point tokens per step -> transformer block-causal over steps -> next "
+                                  "step's codes drawn around the moved points"))

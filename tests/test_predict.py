@@ -15,6 +15,7 @@ from magtask.tensorfile import open_tensors
 from magtask.tokenizer.io import load_tokenizer
 
 from conftest import run_cli
+from magtask_plugins.predict import snap
 
 CONTRACT = {"task", "head", "tokenizer", "data", "seed", "seconds", "n_past", "n_future", "mse", "recon_mse",
             "copy_last_mse", "const_velocity_mse", "centroid_error_px"}
@@ -85,18 +86,17 @@ def test_heads_are_causal_over_steps(head):
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)  # the output layer starts at zero: make the check bite
-        x = torch.randn(2, 4, 8, 16, 16)
+        x = torch.randint(0, 5, (2, 4, 8, 16, 16)) / 4 * 2 - 1  # codes on the grid
         y = model(x)
         x2 = x.clone()
-        x2[:, :, 5:] += 1.0
+        x2[:, :, 5:] = -x2[:, :, 5:]
         y2 = model(x2)
-    assert y.shape == x.shape
+    assert y.shape == (2, sum([8, 5, 5, 5]), 8, 16, 16)  # logits over each channel's FSQ levels
     torch.testing.assert_close(y[:, :, :5], y2[:, :, :5])
     assert not torch.allclose(y[:, :, 5:], y2[:, :, 5:])
 
 
 def test_snap_lands_on_the_fsq_grid(tiny_tokenizer):
-    from magtask_plugins.predict import snap
 
     tok = load_tokenizer(tiny_tokenizer)
     idx = torch.randint(0, tok.codebook_size, (3, 2, 4, 4))
@@ -151,3 +151,91 @@ def test_non_causal_tokenizer_is_refused(tiny_dataset, tiny_tokenizer, tmp_path,
                 tokenizer_path=tiny_tokenizer, run_dir=tmp_path / "r", epochs=1, quiet=True,
                 options={"past": 12, "future": 4})
     assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_fsq_levels_round_trip_and_cross_entropy():
+    from magtask_plugins import fsq_levels
+
+    levels = [8, 5, 5, 5]
+    half = torch.tensor([4.0, 2, 2, 2]).view(1, 4, 1, 1)
+    codes = (torch.stack([torch.randint(0, l, (3, 6, 7)) for l in levels], 1) - half) / half
+    hot = fsq_levels.one_hot(codes, levels)
+    assert hot.shape == (3, 23, 6, 7) and torch.equal(hot.sum(1), torch.full((3, 6, 7), 4.0))
+    assert torch.equal(fsq_levels.to_codes(hot * 5, levels), codes)  # argmax of the one-hot is the code itself
+    ce_right = fsq_levels.cross_entropy(hot * 20, codes, levels)
+    ce_wrong = fsq_levels.cross_entropy(hot.roll(1, dims=-1) * 20, codes, levels)
+    assert ce_right.shape == (3, 6, 7) and ce_right.max() < 1e-3 < ce_wrong.mean()
+
+
+def test_rollout_keeps_continuous_heads_and_lands_on_the_grid(tiny_tokenizer):
+    """The task still serves heads that regress codes (snapped) beside heads that output level logits."""
+    from magtask_plugins.predict import rollout
+    from magtask_plugins.transformer_predictor import TransformerPredictor
+
+    tok = load_tokenizer(tiny_tokenizer)
+    past = tok.indices_to_codes(torch.randint(0, tok.codebook_size, (3, 3, 4, 4)))
+
+    class Copy(torch.nn.Module):  # the old contract: next-step codes, continuous
+        def forward(self, codes):
+            return codes + 0.01
+
+    fut = rollout(Copy(), tok, past, 2)
+    assert torch.equal(fut, past[:, :, -1:].expand(-1, -1, 2, -1, -1))
+    torch.manual_seed(0)
+    head = TransformerPredictor(in_shape=[4, 5, 4, 4], levels=tok.fsq.levels)
+    fut = rollout(head, tok, past, 2)
+    assert fut.shape == (3, 4, 2, 4, 4)
+    assert torch.equal(snap(tok, fut), fut)
+
+
+@pytest.mark.parametrize("head", ["lstm-predictor", "transformer-predictor"])
+def test_point_heads_learn_a_moving_dot(head):
+    """A few hundred steps on a toy code grid (one token moving right by one position per step):
+    the rolled-out future puts the dot where it goes."""
+    from magtask_plugins.predict import DOT_WEIGHT
+    from magtask_plugins import fsq_levels
+
+    levels = [8, 5, 5, 5]
+    spec = get_registry().head("predict", head)
+    torch.manual_seed(0)
+    model = spec.build(in_shape=[4, 6, 8, 8], n_past_steps=4, n_future_steps=2, levels=levels, width=16, dim=32)
+    g = torch.Generator().manual_seed(0)
+
+    def clips(n):
+        x = torch.full((n, 4, 6, 8, 8), 0.5)
+        rows, cols = torch.randint(0, 8, (n,), generator=g), torch.randint(0, 3, (n,), generator=g)
+        for s in range(6):
+            x[torch.arange(n), :, s, rows, cols + s] = -0.5
+        return x
+
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(200):
+        x = clips(16)
+        fg = (x[:, 0] < 0)
+        out = model(x)[:, :, :-1]
+        w = 1 + DOT_WEIGHT * (fg[:, 1:] | fg[:, :-1]).float()
+        loss = (fsq_levels.cross_entropy(out, x[:, :, 1:], levels) * w).sum() / w.sum() + model.aux_loss()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    x = clips(16)
+    with torch.no_grad():
+        seq = x[:, :, :4]
+        for _ in range(2):
+            seq = torch.cat([seq, fsq_levels.to_codes(model(seq)[:, :, -1:], levels)], 2)
+    assert (seq[:, :, 4:] == x[:, :, 4:]).all(1).float().mean() > 0.99
+
+
+def test_dot_token_iou_scores_erasing_as_zero():
+    from magtask_plugins.fsq_levels import dot_token_iou
+
+    levels = [8, 5, 5, 5]
+    past = torch.full((2, 4, 3, 4, 4), 0.5)
+    truth = torch.full((2, 4, 2, 4, 4), 0.5)
+    truth[:, :, :, 1, 2] = -0.5
+    blank = torch.full_like(truth, 0.5)
+    assert dot_token_iou(truth, truth, past, levels) == 1.0
+    assert dot_token_iou(blank, truth, past, levels) == 0.0
+    shifted = truth.roll(1, dims=-1)
+    assert dot_token_iou(shifted, truth, past, levels) == 0.0
