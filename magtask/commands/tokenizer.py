@@ -46,6 +46,8 @@ def train(
     crop: int = typer.Option(32, "--crop", help="Train on crop x crop windows around the dot (0: whole frames)."),
     clip_frames: int = typer.Option(8, "--clip-frames", help="Frames per training clip (a multiple of the "
                                     "temporal stride; the model is causal and convolutional)."),
+    dot_weight: float = typer.Option(5.0, "--dot-weight", min=0.0, help="Extra loss weight on the dot and a "
+                                     "1-px ring around it (the dot is ~2 % of the pixels)."),
     width: Optional[int] = typer.Option(None, "--width", help="Channels of the model (default 64)."),
     temporal_stride: Optional[int] = typer.Option(None, "--temporal-stride", help="Frames per latent step (1 or 2)."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Write resumable training state here "
@@ -89,6 +91,7 @@ def train(
     model, card = train_tokenizer(sets, out_path, steps=steps, seed=seed, config=config or None, resume=resume,
                                   batch_size=batch_size, lr=lr, checkpoint=state, checkpoint_every=checkpoint_every,
                                   command=command, device=device, options={"crop": crop, "clip_frames": clip_frames,
+                                                                           "dot_weight": dot_weight,
                                                                            **({"eval_every": eval_every} if eval_every else {})})
     if not is_main():
         return

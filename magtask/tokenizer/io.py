@@ -1,7 +1,7 @@
 """Tokenizer files: safetensors weights with the config (and a card) as JSON metadata.
 
     save_tokenizer(model, path, card)   format=magtask-tokenizer, written atomically
-    load_tokenizer(path=None)           None: the shipped checkpoints/magtask-tokenizer-v1.safetensors
+    load_tokenizer(path=None)           None: the shipped checkpoints/magtask-tokenizer-v2.safetensors
     tokenizer_hash(path_or_model)       sha256 over config + weights: what code caches are keyed by
 
 Training state (for --resume) is a safetensors file too (format=magtask-tokenizer-train-state):
@@ -26,7 +26,7 @@ from magtask.tokenizer.model import VideoTokenizer
 
 FORMAT = "magtask-tokenizer"
 STATE_FORMAT = "magtask-tokenizer-train-state"
-DEFAULT_NAME = "magtask-tokenizer-v1.safetensors"
+DEFAULT_NAME = "magtask-tokenizer-v2.safetensors"
 
 
 def default_tokenizer_path() -> Path:

@@ -27,7 +27,7 @@ from magtask.errors import MagtaskError, UsageError
 from magtask.tokenizer.io import load_training_state, save_tokenizer, save_training_state
 from magtask.tokenizer.model import VideoTokenizer
 
-DEFAULT_TRAIN = {"batch_size": 24, "lr": 3e-3, "warmup": 50, "clip_frames": 8, "crop": 32, "dot_weight": 20.0,
+DEFAULT_TRAIN = {"batch_size": 24, "lr": 3e-3, "warmup": 50, "clip_frames": 8, "crop": 32, "dot_weight": 5.0,
                  "weight_decay": 0.0, "eval_every": 200, "eval_videos": 64}
 
 
