@@ -2,7 +2,8 @@
 
 The head contract for this task (docs/plugins.md has the general one):
 
-    head = spec.build(in_shape=[...], n_classes=4, codebook_size=K)
+    head = spec.build(in_shape=[...], n_classes=4, codebook_size=K, levels=[8, 5, 5, 5])
+                                (levels: the tokenizer's FSQ levels, None if it has none)
     head.conditional            bool: samples are drawn per class (False: class_match is null)
     head.fit(x, y)              a fitted head (e.g. a Gaussian) ...
     head.loss(x, y, generator)  ... or a torch.nn.Module trained by the shared loop on this loss
@@ -179,8 +180,10 @@ def run(ctx) -> dict:
         raise MagtaskError("the training split is empty")
     x_train, y_train = ctx.inputs(train_idx), torch.from_numpy(labels[train_idx])
     x_val, y_val = ctx.inputs(val_idx), torch.from_numpy(labels[val_idx])
+    fsq = getattr(ctx.tokenizer, "fsq", None)
     config = {"in_shape": list(x_train.shape[1:]), "n_classes": len(CLASS_NAMES),
-              "codebook_size": ctx.tokenizer.codebook_size}
+              "codebook_size": ctx.tokenizer.codebook_size,
+              "levels": list(fsq.levels) if fsq is not None else None}
     torch.manual_seed(ctx.seed)
     head = ctx.head.build(**config)
     want = requested_labels(head, ctx.options)  # checked before any training
