@@ -104,29 +104,83 @@ def test_snap_to_grid_keeps_grid_codes_and_rounds_the_rest(tiny_tokenizer):
     assert wild.abs().max() <= 1.0
 
 
-def test_gaussian_prior_fits_mean_and_samples_by_class():
-    from magtask_plugins.class_conditional_prior import ClassConditionalPrior
+def test_gaussian_prior_fits_mean_and_samples_by_group():
+    from magtask_plugins.gaussian_prior import GaussianPrior
 
     torch.manual_seed(0)
     x = torch.randn(200, 2, 2, 3, 3) * 0.1
     y = torch.arange(200) % 4
     x += y.view(-1, 1, 1, 1, 1).float()  # class c has mean c
-    head = ClassConditionalPrior(in_shape=(2, 2, 3, 3), rank=4)
+    head = GaussianPrior(in_shape=(2, 2, 3, 3), rank=4, groups=4)
     head.fit(x, y)
     s = head.sample(torch.tensor([0] * 50 + [3] * 50), generator=torch.Generator().manual_seed(0))
     assert s.shape == (100, 2, 2, 3, 3)
     assert abs(s[:50].mean().item()) < 0.05 and abs(s[50:].mean().item() - 3) < 0.05
 
 
-def test_token_prior_layout_loss_and_samples_stay_in_the_used_codes():
+def moving_dot_latents(n=24, t=4, size=8, seed=0):
+    """Latents (n, 2, t, size, size) on a 5-level grid: background 0, a 2x2 'dot' of code 1.0 / 0.5 moving
+    right (class 0) or down (class 1) one cell per step from a random start."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n, 2, t, size, size)
+    y = torch.arange(n) % 2
+    for i in range(n):
+        r, c = (int(v) for v in torch.randint(1, 3, (2,), generator=g))
+        for s in range(t):
+            rr, cc = (r, c + s) if y[i] == 0 else (r + s, c)
+            x[i, 0, s, rr:rr + 2, cc:cc + 2] = 1.0
+            x[i, 1, s, rr:rr + 2, cc:cc + 2] = 0.5
+    return x, y
+
+
+def test_windows_crop_and_paste_round_trip():
+    from magtask_plugins.dot_windows import crop, latent_mass, paste, window_corners
+
+    x, _ = moving_dot_latents()
+    grid = x.permute(0, 2, 3, 4, 1)  # (B, t, h, w, C)
+    corners = window_corners(latent_mass(x), 3)
+    win = crop(grid, corners, 3)
+    assert win.shape == (24, 4, 3, 3, 2)
+    assert torch.equal(paste(win, corners, torch.zeros(2), 8, 8), grid)  # the whole dot is inside the window
+
+
+def test_class_conditional_prior_samples_real_windows_on_the_background():
+    from magtask_plugins.class_conditional_prior import ClassConditionalPrior
+
+    x, y = moving_dot_latents()
+    head = ClassConditionalPrior(in_shape=(2, 4, 8, 8), rank=2, components=2, window=3)
+    head.fit(x, y)
+    assert torch.equal(head.background, torch.zeros(2))
+    s = head.sample(torch.tensor([0, 0, 1, 1, 1]), generator=torch.Generator().manual_seed(0))
+    assert s.shape == (5, 2, 4, 8, 8) and torch.isfinite(s).all()
+    assert set(s.unique().tolist()) <= {0.0, 0.5, 1.0}  # values of training windows: on the grid
+    dot = (s[:, 0] == 1.0).flatten(2).sum(-1)  # (5, t) cells of the dot per step
+    assert (dot == 4).all()  # one whole 2x2 dot per step, as in training
+    state = head.state_dict()
+    again = ClassConditionalPrior(in_shape=(2, 4, 8, 8), rank=2, components=2, window=3)
+    again.load_state_dict(state)
+    assert torch.equal(again.sample(torch.tensor([1]), generator=torch.Generator().manual_seed(1)),
+                       head.sample(torch.tensor([1]), generator=torch.Generator().manual_seed(1)))
+    with pytest.raises(Exception, match="not fitted"):
+        ClassConditionalPrior(in_shape=(2, 4, 8, 8), components=2, window=3).sample(torch.tensor([0]))
+
+
+def test_token_prior_layout_loss_and_samples_stay_on_the_background_and_used_codes():
     from magtask_plugins.token_prior import TokenPrior
 
     torch.manual_seed(0)
-    head = TokenPrior(in_shape=(2, 8, 8), codebook_size=50, dim=32, depth=1, heads=2, emb=8, steps=3)
-    x = torch.randint(10, 20, (6, 2, 8, 8))
-    assert torch.equal(head.from_seq(head.to_seq(x)), x)
+    head = TokenPrior(in_shape=(2, 8, 8), codebook_size=50, window=3, group=3, dim=32, depth=1, heads=2, emb=8,
+                      steps=3, position_steps=2)
+    x = torch.full((6, 2, 8, 8), 7)  # background token 7, a 3x3 window of codes 10..19 per step
+    for i in range(6):
+        for s in range(2):
+            r, c = (i + s) % 6, (2 * i + s) % 6
+            x[i, s, r:r + 3, c:c + 3] = torch.randint(10, 20, (3, 3))
     head.prepare(x, torch.arange(6) % 4)
-    assert int(head.n_used) == 10
+    assert int(head.background) == 7 and int(head.n_used) == 10
+    assert torch.equal(head.from_seq(head.to_seq(x)), x)
     assert torch.isfinite(head.loss(x, torch.arange(6) % 4))
     s = head.sample(torch.tensor([0, 1, 2]), generator=torch.Generator().manual_seed(0))
-    assert s.shape == (3, 2, 8, 8) and s.min() >= 10 and s.max() < 20
+    assert s.shape == (3, 2, 8, 8)
+    assert ((s == 7) | ((s >= 10) & (s < 20))).all()
+    assert ((s != 7).flatten(2).sum(-1) <= 9).all()  # at most one window per step
