@@ -10,6 +10,8 @@ tokenizer or dataset never serves stale codes. Files are written atomically and 
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +22,31 @@ import torch
 from magtask.console import progress_bar
 from magtask.errors import MagtaskError
 from magtask.paths import cache_dir
-from magtask.tensorfile import TensorWriter, open_tensors
+from magtask.tensorfile import TensorWriter, open_lazy, open_tensors
 
 
 # Encoding throughput of the shipped tokenizer on 2 CPU cores by batch size (videos/s, measured):
 # 8: 72, 16: 76, 32: 48, 64: 43 -- small batches stay in cache.
 ENCODE_BATCH = 16
+TRIM_EVERY = 8  # batches between heap trims (one trim costs ~8 ms, a batch ~200 ms)
+
+
+def _libc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim if sys.platform.startswith("linux") else None
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_malloc_trim = _libc_trim()
+
+
+def trim_heap() -> None:
+    """Give freed heap memory back to the OS. glibc keeps what the encoder's large, short-lived
+    buffers free in its per-thread arenas: without this, extraction's RSS grew ~10 MB per batch
+    (1.5 GB after 2 000 videos, without bound); with it, it stays flat (~250 MB)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 @dataclass
@@ -82,32 +103,27 @@ def extract(dataset, tokenizer, tokenizer_hash: str, batch_size: int = ENCODE_BA
     def batches():
         total = sum(min(batch_size, n - lo) for lo in mine)
         with torch.inference_mode(), progress_bar("encoding", total, disable=quiet) as tick:
-            for lo in mine:
+            for b, lo in enumerate(mine):
                 codes, idx = encode_batch(tokenizer, dataset.videos[lo:lo + batch_size], device)
                 tick(len(codes))
+                if b % TRIM_EVERY == TRIM_EVERY - 1:
+                    trim_heap()
                 yield codes.cpu().numpy(), idx.to(torch.int32).cpu().numpy()
 
     if size == 1:
         with TensorWriter(path, layout, meta) as writer:
             writer.write("labels", dataset.labels)
             writer.write("split", dataset.split)
-            idx_parts = []
-            for codes, idx in batches():
-                writer.write("latents", codes)
-                idx_parts.append(idx)
-            writer.write("indices", np.concatenate(idx_parts) if idx_parts else np.zeros((0, t, h, w), np.int32))
+            _write_codes(writer, batches(), (t, h, w))
         return path
 
     part = lambda r: path.with_name(f".{path.name}.part{r}.tmp")  # noqa: E731
-    got = list(batches())
-    write_part = {"latents": np.concatenate([a for a, _ in got]) if got else np.zeros((0, c, t, h, w), np.float32),
-                  "indices": np.concatenate([b for _, b in got]) if got else np.zeros((0, t, h, w), np.int32)}
-    from magtask.tensorfile import write_tensors
-
-    write_tensors(part(rank), write_part)
+    k = sum(min(batch_size, n - lo) for lo in mine)
+    with TensorWriter(part(rank), {"latents": ((k, c, t, h, w), np.float32), "indices": ((k, t, h, w), np.int32)}) as pw:
+        _write_codes(pw, batches(), (t, h, w))
     barrier()
     if rank == 0:
-        parts = [open_tensors(part(r))[0] for r in range(size)]
+        parts = [{key: open_lazy(part(r), key) for key in ("latents", "indices")} for r in range(size)]
         with TensorWriter(path, layout, meta) as writer:
             writer.write("labels", dataset.labels)
             writer.write("split", dataset.split)
@@ -122,6 +138,16 @@ def extract(dataset, tokenizer, tokenizer_hash: str, batch_size: int = ENCODE_BA
             part(r).unlink()
     barrier()
     return path
+
+
+def _write_codes(writer: TensorWriter, batches, idx_shape: tuple) -> None:
+    """Stream every batch's latents into `writer`, then its indices (kept meanwhile: 8 KB a video)."""
+    idx_parts = []
+    for codes, idx in batches:
+        writer.write("latents", codes)
+        idx_parts.append(idx)
+    for idx in idx_parts or [np.zeros((0, *idx_shape), np.int32)]:
+        writer.write("indices", idx)
 
 
 def open_codes(path: Path) -> Codes:
