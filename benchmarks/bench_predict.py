@@ -50,14 +50,15 @@ def table(results: dict[str, dict]) -> str:
                      f"{'-' if px is None else format(first[px], '.2f')} | - | - | - |")
     j = first.get("judge_test_accuracy")
     lines += ["", f"judge accuracy on the real test videos: {'-' if j is None else format(j, '.3f')}", "",
-              "Per class, mse / centroid error px:", "",
+              "Per class, mse / centroid error px (heads: / one-dot fraction too):", "",
               "| class | " + " | ".join(results) + " | copy last | const velocity | oracle |",
               "|---|" + "---|" * (len(results) + 3)]
     for c in CLASSES:
         pc = first["per_class"].get(c)
         if not pc:
             continue
-        cells = [f"{r['per_class'][c]['mse']:.4f} / {r['per_class'][c]['centroid_error_px']:.2f}" for r in results.values()]
+        cells = [f"{r['per_class'][c]['mse']:.4f} / {r['per_class'][c]['centroid_error_px']:.2f} / "
+                 f"{r['per_class'][c]['one_dot_fraction']:.2f}" for r in results.values()]
         cells += [f"{pc['copy_last_mse']:.4f} / {pc['copy_last_centroid_error_px']:.2f}",
                   f"{pc['const_velocity_mse']:.4f} / {pc['const_velocity_centroid_error_px']:.2f}",
                   f"{pc['oracle_mse']:.4f} / {pc['oracle_centroid_error_px']:.2f}"]
