@@ -12,7 +12,11 @@ Head contract (a torch.nn.Module trained by the shared loop):
         rolled out by taking each channel's most likely level (exactly on the grid: the dot stays
         crisp instead of decoding an average of codes), or
       - codes (B, C, k, h, w) otherwise: trained with mse, snapped to the FSQ grid each step.
-    The task trains it by teacher forcing on every step of the training clips, with the loss
+    or, when the model says `predicts = "track"` (the built-in heads, track_predict.py), a track-space
+    model: model.fit(train codes, train centres (N, frames, 2) px) fits its reader and window
+    dictionary, the shared loop minimises model.track_loss(read track, true centres), and
+    model.predict_codes(past codes, n_future_steps) returns the future codes (on the FSQ grid).
+    The logits / codes heads are trained by teacher forcing on every step of the training clips, with the loss
     weighted up on the dot's tokens (they are ~1/6 of the grid), plus model.aux_loss() when the
     model has one, and predicts the future by rolling it out: each predicted step is fed back.
 
@@ -125,6 +129,28 @@ def rollout(model, tokenizer, past: torch.Tensor, n_future: int, batch: int = 12
 
 def predicts_levels(model) -> bool:
     return getattr(model, "predicts", "codes") == "levels"
+
+
+def predicts_track(model) -> bool:
+    return getattr(model, "predicts", "codes") == "track"
+
+
+def prediction_kind(model) -> str:
+    if predicts_track(model):
+        return "dot track read off the past codes, extrapolated, training code windows pasted at it"
+    if predicts_levels(model):
+        return "most likely FSQ level per code channel (cross entropy), each step"
+    return "continuous codes, snapped to the FSQ grid each step"
+
+
+def train_centres(ds, idx, frames: int) -> torch.Tensor:
+    """(N, frames, 2) px: the true dot centres (x, y) of training videos, for heads that learn in track
+    space (the dataset's, else the tracker's on the frames; training data only, never the test past)."""
+    if ds.centres is not None:
+        c = np.asarray(ds.centres[idx][:, :frames], dtype=np.float64)
+    else:
+        c = fill_track(dot_centroids(np.asarray(ds.videos[idx][:, :frames])))
+    return torch.from_numpy(c).float()
 
 
 def next_codes(model, tokenizer, out: torch.Tensor) -> torch.Tensor:
@@ -291,7 +317,7 @@ def run(ctx) -> dict:
     w_train = dot_tokens(np.asarray(ctx.codes.indices[train_idx])[:, :n])
     c, _, h, w = x_train.shape[1:]
     config = {"in_shape": [int(c), int(n), int(h), int(w)], "n_past_steps": tp, "n_future_steps": tf,
-              "levels": list(tok.fsq.levels)}
+              "levels": list(tok.fsq.levels), "stride": int(s), "patch": float(ds.size) / float(w)}
     torch.manual_seed(ctx.seed)
     model = ctx.head.build(**config)
     defaults = getattr(model, "train_defaults", {})
@@ -317,9 +343,20 @@ def run(ctx) -> dict:
     # No selection on a validation score: latent mse picks heads that erase the dot, and the dot-token
     # IoU picked an epoch-2 head on tokenizer v2; the cosine schedule ends at lr 0, so the last epoch is kept.
     t0 = time.perf_counter()
-    hist = train(model, (x_train, w_train), loss_fn, cfg, describe=f"training {ctx.head.name}")
-    train_seconds = time.perf_counter() - t0
-    val_iou = val_score(model) if len(val_idx) else None
+    val_iou = val_track = None
+    if predicts_track(model):  # track space: fit the reader + windows, then the shared loop trains the core
+        c_train = train_centres(ds, train_idx, past + future)
+        model.fit(x_train, c_train, seed=ctx.seed)
+        hist = train(model, (model.read(x_train), c_train),
+                     lambda m, batch: m.track_loss(*batch), cfg, describe=f"training {ctx.head.name}")
+        train_seconds = time.perf_counter() - t0
+        if len(val_idx):
+            c_val = train_centres(ds, val_idx, past + future)[:, past:]
+            val_track = float((model.predict_track(x_val[:, :, :tp], future) - c_val).norm(dim=-1).mean())
+    else:
+        hist = train(model, (x_train, w_train), loss_fn, cfg, describe=f"training {ctx.head.name}")
+        train_seconds = time.perf_counter() - t0
+        val_iou = val_score(model) if len(val_idx) else None
     ctx.save_head(model, config)
 
     # -- test: past clips encoded alone, future rolled out, decoded with the past ---------------------
@@ -327,7 +364,7 @@ def run(ctx) -> dict:
     past_codes = encode_frames(tok, truth[:, :past], device=ctx.device)
     full_codes = clip_codes(test_idx)
     prefix_diff = float((past_codes - full_codes[:, :, :tp]).abs().max()) if len(test_idx) else 0.0
-    pred_codes = rollout(model, tok, past_codes, tf)
+    pred_codes = model.predict_codes(past_codes, tf) if predicts_track(model) else rollout(model, tok, past_codes, tf)
     clip_pred = torch.cat([past_codes, pred_codes], 2)
     pred = decode_codes(tok, clip_pred, device=ctx.device)[:, past:]  # (N, F, 3, H, W) float
     recon = decode_codes(tok, full_codes, device=ctx.device)[:, past:]
@@ -366,8 +403,7 @@ def run(ctx) -> dict:
         "one_dot_fraction": one_dot_valid(pred).mean(1),
     }
     metrics = {"n_past": past, "n_future": future, "n_past_steps": tp, "n_future_steps": tf,
-               "temporal_stride": s, "prediction": ("most likely FSQ level per code channel (cross entropy), each step" if predicts_levels(model)
-                              else "continuous codes, snapped to the FSQ grid each step")}
+               "temporal_stride": s, "prediction": prediction_kind(model)}
     metrics.update({k: float(v.mean()) for k, v in per_video.items()})
     metrics["mse_over_recon"] = metrics["mse"] / max(metrics["recon_mse"], 1e-12)
     metrics["copy_last_over_mse"] = metrics["copy_last_mse"] / max(metrics["mse"], 1e-12)
@@ -382,7 +418,7 @@ def run(ctx) -> dict:
         "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
         "causal_prefix_max_abs_diff": prefix_diff, "train_seconds": round(train_seconds, 2),
         "epochs_trained": len(hist.train_loss), "best_epoch": hist.best_epoch + 1,
-        "val_dot_token_iou": val_iou,
+        "val_dot_token_iou": val_iou, "val_track_error_px": val_track,
         "head_params": int(sum(p.numel() for p in model.parameters())),
     })
     if not np.isfinite(metrics["mse"]):

@@ -78,11 +78,34 @@ def test_past_codes_alone_equal_prefix_of_full_codes(tiny_dataset, tiny_tokenize
 
 
 @pytest.mark.parametrize("head", ["lstm-predictor", "transformer-predictor"])
-def test_heads_are_causal_over_steps(head):
-    """A head's output at step j (its prediction of step j + 1) never depends on steps after j."""
+def test_track_heads_are_causal_over_frames(head):
+    """A head's prediction at frame j (offsets of frames j+1..j+horizon) never depends on frames after j."""
     spec = get_registry().head("predict", head)
     torch.manual_seed(0)
-    model = spec.build(in_shape=[4, 8, 16, 16], n_past_steps=6, n_future_steps=2, levels=[8, 5, 5, 5]).eval()
+    model = spec.build(in_shape=[4, 8, 16, 16], n_past_steps=6, n_future_steps=2, levels=[8, 5, 5, 5],
+                       stride=2, patch=4.0).eval()
+    assert model.predicts == "track" and model.horizon == 4
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        x = torch.rand(2, 16, 2) * 64
+        y = model(x)
+        x2 = x.clone()
+        x2[:, 11:] += 5.0
+        y2 = model(x2)
+    assert y.shape == (2, 16, 4, 2)
+    torch.testing.assert_close(y[:, :11], y2[:, :11])
+    assert not torch.allclose(y[:, 11:], y2[:, 11:])
+
+
+@pytest.mark.parametrize("cls", ["PointTrackLSTM", "PointTrackTransformer"])
+def test_point_track_heads_are_causal_over_steps(cls):
+    """The earlier logits heads: the output at step j (its prediction of step j + 1) never depends on steps after j."""
+    from magtask_plugins import lstm_predictor, transformer_predictor
+
+    build = getattr(lstm_predictor, cls, None) or getattr(transformer_predictor, cls)
+    torch.manual_seed(0)
+    model = build(in_shape=[4, 8, 16, 16], n_past_steps=6, n_future_steps=2, levels=[8, 5, 5, 5]).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)  # the output layer starts at zero: make the check bite
@@ -170,7 +193,7 @@ def test_fsq_levels_round_trip_and_cross_entropy():
 def test_rollout_keeps_continuous_heads_and_lands_on_the_grid(tiny_tokenizer):
     """The task still serves heads that regress codes (snapped) beside heads that output level logits."""
     from magtask_plugins.predict import rollout
-    from magtask_plugins.transformer_predictor import TransformerPredictor
+    from magtask_plugins.transformer_predictor import PointTrackTransformer as TransformerPredictor
 
     tok = load_tokenizer(tiny_tokenizer)
     past = tok.indices_to_codes(torch.randint(0, tok.codebook_size, (3, 3, 4, 4)))
@@ -188,7 +211,7 @@ def test_rollout_keeps_continuous_heads_and_lands_on_the_grid(tiny_tokenizer):
     assert torch.equal(snap(tok, fut), fut)
 
 
-@pytest.mark.parametrize("head", ["lstm-predictor", "transformer-predictor"])
+@pytest.mark.parametrize("head", ["PointTrackLSTM", "PointTrackTransformer"])
 def test_point_heads_learn_a_moving_dot(head):
     """A few hundred steps on a toy code grid (one token moving right by one position per step):
     the rolled-out future puts the dot where it goes."""
@@ -196,9 +219,11 @@ def test_point_heads_learn_a_moving_dot(head):
     from magtask_plugins import fsq_levels
 
     levels = [8, 5, 5, 5]
-    spec = get_registry().head("predict", head)
+    from magtask_plugins import lstm_predictor, transformer_predictor
+
+    build = getattr(lstm_predictor, head, None) or getattr(transformer_predictor, head)
     torch.manual_seed(0)
-    model = spec.build(in_shape=[4, 6, 8, 8], n_past_steps=4, n_future_steps=2, levels=levels, width=16, dim=32)
+    model = build(in_shape=[4, 6, 8, 8], n_past_steps=4, n_future_steps=2, levels=levels, width=16, dim=32)
     g = torch.Generator().manual_seed(0)
 
     def clips(n):
@@ -239,3 +264,66 @@ def test_dot_token_iou_scores_erasing_as_zero():
     assert dot_token_iou(blank, truth, past, levels) == 0.0
     shifted = truth.roll(1, dims=-1)
     assert dot_token_iou(shifted, truth, past, levels) == 0.0
+
+
+def _dot_codes(centres, h=8, patch=4.0):
+    """Toy codes (B, 4, t, h, h): background 0.5 everywhere, the cell under each step's first frame's
+    centre -0.5, its right neighbour -0.5 too when the second frame's centre lies in the cell's right half."""
+    b, frames = centres.shape[:2]
+    x = torch.full((b, 4, frames // 2, h, h), 0.5)
+    for i in range(b):
+        for st in range(frames // 2):
+            cx, cy = (centres[i, 2 * st] / patch).long().clamp(0, h - 2)
+            x[i, :, st, cy, cx] = -0.5
+            if centres[i, 2 * st + 1, 0] / patch - cx > 0.5:
+                x[i, 0, st, cy, cx + 1] = -0.5
+    return x
+
+
+def test_track_head_renders_windows_at_positions_on_each_videos_background():
+    from magtask_plugins.track_predict import TrackPredictor, background_codes
+
+    head = TrackPredictor([4, 4, 8, 8], [8, 5, 5, 5], torch.nn.Identity(), 16, window=3, reader_steps=0, dim=16)
+    g = torch.Generator().manual_seed(0)
+    centres = torch.rand(6, 1, 2, generator=g) * 8 + 4 + torch.arange(8.0)[None, :, None] * torch.rand(6, 1, 2, generator=g)
+    codes = _dot_codes(centres)
+    head.fit(codes, centres)
+    assert head.keys.shape == (6 * 4, 4) and head.windows.shape == (6 * 4, 3, 3, 4)
+    back = background_codes(codes, head.levels)
+    assert torch.equal(back, torch.full((6, 4), 0.5))
+    drawn = head.render(centres, back)  # the training positions themselves: the dot comes back where it was
+    from magtask_plugins.track_classifier import code_track
+
+    assert drawn.shape == codes.shape and set(drawn.unique().tolist()) <= {0.5, -0.5}
+    assert (code_track(drawn) - code_track(codes)).norm(dim=-1).max() <= 1.0  # toy codes: a cell is coarse
+    other = torch.full((6, 4), -1.0)
+    drawn = head.render(centres[:, :2], other)
+    assert ((drawn == -1).all(1).flatten(1).sum(1) >= 64 - 9).all()  # the video's own background around the window
+
+
+def test_track_head_learns_constant_velocity_and_reads_positions():
+    """Reader + core on toy codes: a dot moving at constant velocity is read to within a cell and
+    extrapolated to within a few px after a few hundred steps."""
+    from magtask_plugins.lstm_predictor import LSTMPredictor
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    n = 64
+    start, vel = torch.rand(n, 1, 2, generator=g) * 8 + 4, torch.rand(n, 1, 2, generator=g) * 1.4 + 0.3
+    centres = start + torch.arange(16.0)[None, :, None] * vel  # (n, 16, 2) px, stays inside 32 px
+    codes = _dot_codes(centres)
+    head = LSTMPredictor([4, 8, 8, 8], n_future_steps=2, stride=2, patch=4.0, window=3, reader_steps=300, dim=32,
+                         hidden=32)
+    head.fit(codes, centres)
+    read = head.read(codes)
+    assert (read - centres).norm(dim=-1).mean() < 2.0
+    opt = torch.optim.Adam([p for p in head.parameters() if p.requires_grad], lr=3e-3)
+    for _ in range(300):
+        loss = head.track_loss(read, centres)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    pred = head.predict_track(codes[:, :, :6], 4)
+    assert (pred - centres[:, 12:]).norm(dim=-1).mean() < 3.0
+    fut = head.predict_codes(codes[:, :, :6], 2)
+    assert fut.shape == (n, 4, 2, 8, 8) and set(fut.unique().tolist()) <= {0.5, -0.5}
