@@ -2,26 +2,32 @@
 
 MaskGIT (Chang et al. 2022), the generator MAGVIT itself uses, over the sparse view of a video's
 tokens (magtask_plugins.dot_windows): almost every cell holds the background token, so per latent
-step the sequence holds only where the dot's k x k window sits and the k x k token indices inside it:
+step the sequence holds where the dot is and the k x k token indices of the window around it:
 
     indices (B, t, h, w), e.g. 8 x 16 x 16 = 2 048 tokens, ~83 % of them the background token
-      -> per step: [row, col] of the window (the k x k box with the most non-background mass)
-                   + its k x k indices (default k = 4)                  8 x (2 + 16) = 144 tokens
-      -> tokens of one step in groups of g (default 4; row/col padded to a group) concatenated and
-         projected to one transformer position: 8 x 5 = 40 positions
-      -> [class] token + positions -> pre-norm transformer (depth 4, width 128)
-      -> each position back to g token features -> logits against the (tied) token embedding,
-         restricted to the slot's kind (row, col, or one of the codes the training windows use)
-Training: the tokens are masked with a ratio drawn from MaskGIT's cosine schedule; cross-entropy on
-the masked window tokens plus (weighted by `position_weight`) on the masked row/col tokens. The class
-is dropped ("no class" token) 10 % of the time, so samples can use classifier-free guidance
-(`guidance`, off by default).
-Sampling: start fully masked; unmask the rows and cols first (`position_steps` rounds: the track,
-which carries the class), then the window tokens (`steps` rounds); in each round every masked token
-of the phase is sampled, the most confident kept (confidence + annealed Gumbel noise, as in MaskGIT)
-and the rest re-masked, following the cosine schedule. The windows are then pasted onto a grid of
-the background token (the most common token of the training videos). Samples are token indices:
-always on the codebook.
+      -> the dot's centre per step (centroid of each cell's code distance from the background code),
+         in 1/res cells (res = 4), q (B, t, 2)
+      -> per step: 2 position tokens -- step 0: q itself (absolute row, col); later steps: the
+         DISPLACEMENT q[s] - q[s-1] (dy, dx, clipped to +-max_disp) -- then the k x k window of token
+         indices whose corner is round(centre - (k-1)/2)                8 x (2 + 16) = 144 tokens
+      -> one transformer position per step: the embeddings of its 18 tokens and of its two
+         neighbours' (a 3-step stem), the row/col values as Fourier features, and (once the positions
+         are known) the centre's offset inside its window; [class] + 8 positions -> pre-norm transformer
+      -> per slot: logits over the slot's kind (codes the training windows use | absolute | displacement);
+         a skip path from the stem to the output (without it the model learnt only the marginals).
+Training: half of each batch trains the position phase (position tokens masked with MaskGIT's cosine
+ratio, every window token masked, offsets unknown), half the window phase (positions known, window
+tokens masked with the cosine ratio), exactly the two situations sampling meets; cross-entropy on the
+masked tokens only. Position-phase tracks are augmented by the frame's dihedral group and time
+reversal (the families are invariant to both; window tokens are not flipped: they are all masked in
+that phase). The class is dropped ("no class") 10 % of the time.
+Sampling: start fully masked; `position_steps` MaskGIT rounds over the position tokens, then `steps`
+rounds over the window tokens given the offsets; each round samples every masked token of the phase,
+keeps the most confident (confidence + annealed Gumbel noise) and re-masks the rest on the cosine
+schedule. Then (`snap`, on by default) each sampled window is replaced by the training window nearest
+to it (token mismatches + 4 x the offset difference in 1/res cells): sampled windows alone decode to
+one clean dot less often. Windows are pasted at their corners onto a grid of the background token
+(the most common training token). Samples are token indices: always on the codebook.
 """
 
 from __future__ import annotations
@@ -33,160 +39,204 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask import HeadSpec, hookimpl
-from magtask_plugins.dot_windows import crop, index_mass, paste, window_corners
+from magtask_plugins.class_conditional_prior import centres
+from magtask_plugins.dot_windows import crop, index_mass, paste
 
-CODE, ROW, COL, PAD = 0, 1, 2, 3  # slot kinds
-
-
-def _fit(n: int, want: int) -> int:
-    """The largest divisor of n that is <= want."""
-    return max(d for d in range(1, min(n, want) + 1) if n % d == 0)
+CODE, ABS, DISP = 0, 1, 2  # slot kinds
 
 
 class TokenPrior(nn.Module):
     conditional = True
-    # 44 steps per epoch of the default 1 400 training videos, ~17-33 s per epoch on 2 shared cores
-    train_defaults = {"epochs": 12, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.01, "patience": 12}
+    # 44 steps per epoch of the default 1 400 training videos, ~4-10 s per epoch on 2 shared cores
+    train_defaults = {"epochs": 25, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.01, "patience": 25}
 
     def __init__(self, in_shape, n_classes: int = 4, codebook_size: int = 1000, levels=None, window: int = 4,
-                 group: int = 4, dim: int = 128, depth: int = 4, heads: int = 4, emb: int = 32,
-                 max_vocab: int = 1024, class_dropout: float = 0.1, steps: int = 12, position_steps: int = 8,
-                 guidance: float = 0.0, temperature: float = 1.0, noise: float = 4.5,
-                 position_weight: float = 1.0, **_):
+                 res: int = 4, max_disp: int = 32, dim: int = 128, depth: int = 4, heads: int = 4, emb: int = 32,
+                 class_dropout: float = 0.1, steps: int = 8, position_steps: int = 8, temperature: float = 1.0,
+                 noise: float = 4.5, snap: bool = True, augment: bool = True, **_):
         super().__init__()
         t, h, w = (int(s) for s in in_shape)
         self.grid = (t, h, w)
         self.levels = None if levels is None else [int(l) for l in levels]
         self.k = k = max(1, min(int(window), h, w))
-        self.n_rows, self.n_cols = h - k + 1, w - k + 1
-        self.g = g = _fit(k * k, group)
-        self.lead = g * math.ceil(2 / g)  # row, col (+ padding to a whole group)
-        self.slots = self.lead + k * k  # tokens per latent step
-        self.positions = t * self.slots // g
-        # token ids: codes 0..vocab-1 | rows | cols | pad | mask
+        self.res, self.max_disp = int(res), int(max_disp)
+        self.slots = 2 + k * k
+        self.n_abs = max(h, w) * self.res
+        # token ids: codes 0..codebook-1 | absolute 0..n_abs-1 | displacement -max_disp..max_disp | mask
         self.codebook_size = int(codebook_size)
-        self.vocab = min(int(max_vocab), self.codebook_size)
-        self.row0 = self.vocab
-        self.col0 = self.row0 + self.n_rows
-        self.pad_id = self.col0 + self.n_cols
-        self.mask_id = self.pad_id + 1
-        kind = torch.full((self.slots,), PAD)
-        kind[0], kind[1], kind[self.lead:] = ROW, COL, CODE
-        self.register_buffer("kind", kind.repeat(t), persistent=False)  # (L,)
-        # The codes the training windows use (prepare() fills these): the model predicts only among them;
-        # `compact` maps a codebook index to its place in `used`. `background`: the token outside windows.
-        self.register_buffer("used", torch.arange(self.vocab))
-        self.register_buffer("n_used", torch.tensor(self.vocab))
-        self.register_buffer("compact", torch.arange(self.codebook_size).clamp_max(self.vocab - 1))
+        self.abs0 = self.codebook_size
+        self.disp0 = self.abs0 + self.n_abs
+        self.n_out = self.disp0 + 2 * self.max_disp + 1
+        self.mask_id = self.n_out
+        kind = torch.full((t, self.slots), CODE)
+        kind[0, :2], kind[1:, :2] = ABS, DISP
+        self.register_buffer("kind", kind.flatten(), persistent=False)  # (L,)
         self.register_buffer("background", torch.tensor(0))
+        self.register_buffer("used", torch.zeros(self.codebook_size, dtype=torch.bool))  # codes the windows use
+        # the training windows (prepare() fills them), for snapping: token indices and offsets
+        self.register_buffer("train_windows", torch.zeros(0, k * k, dtype=torch.long))
+        self.register_buffer("train_offsets", torch.zeros(0, 2, dtype=torch.long))
         self.n_classes = int(n_classes)
         self.class_dropout, self.steps, self.position_steps = class_dropout, int(steps), int(position_steps)
-        self.guidance, self.temperature, self.noise = guidance, temperature, noise
-        self.position_weight = float(position_weight)
-        self.tok_emb = nn.Embedding(self.mask_id + 1, emb)  # also the output embedding (tied)
-        self.slot_emb = nn.Parameter(torch.randn(self.slots, emb) * 0.02)  # which slot of its step
-        self.inp = nn.Linear(g * emb, dim)
-        # as large as the token features at init: with 0.02 (as before) every masked position looked alike
-        # and the model ignored its context (same loss at 10 % and 90 % masked)
-        self.pos = nn.Parameter(torch.randn(self.positions + 1, dim) * 0.5)
+        self.temperature, self.noise, self.snap, self.augment_tracks = temperature, noise, bool(snap), bool(augment)
+        self.tok = nn.Embedding(self.mask_id + 1, emb)
+        self.slot = nn.Parameter(torch.randn(self.slots, emb))
+        self.n_off = k * self.res + 1  # offsets 0..k*res; one more: unknown
+        self.off = nn.Embedding(2 * (self.n_off + 1), dim)
+        self.inp = nn.Linear(3 * self.slots * emb, dim)  # a step and its two neighbours
+        self.register_buffer("freqs", torch.tensor([0.125, 0.25, 0.5, 1.0, 2.0]) * math.pi, persistent=False)
+        self.num = nn.Linear(2 * (2 + 2 * len(self.freqs)), dim)  # row/col values as numbers
+        self.pos = nn.Parameter(torch.randn(t + 1, dim))
         self.cls = nn.Embedding(self.n_classes + 1, dim)  # the last one: "no class"
         layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, activation="gelu", batch_first=True,
                                            norm_first=True)
         self.body = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
-        self.out = nn.Linear(dim, g * emb)
-        self.out_bias = nn.Parameter(torch.zeros(self.pad_id))
+        self.skip = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim))
+        self.out = nn.Linear(dim, self.slots * emb)
+        self.head = nn.Linear(emb, self.n_out)
+
+    def _load_from_state_dict(self, state, prefix, *args, **kwargs):  # the window dictionary's size is the data's
+        for name in ("train_windows", "train_offsets"):
+            if prefix + name in state:
+                setattr(self, name, torch.empty_like(state[prefix + name]))
+        super()._load_from_state_dict(state, prefix, *args, **kwargs)
+
+    # -- layout: indices (B, t, h, w) <-> sequence (B, L), L = t * slots -----------------------------
+    def track(self, idx: torch.Tensor) -> torch.Tensor:
+        """(B, t, h, w) indices -> (B, t, 2) long: the dot's centre per step in 1/res cells."""
+        c = centres(index_mass(idx, int(self.background), self.levels))
+        return (c * self.res).round().long().clamp(0, self.n_abs - 1)
+
+    def corners(self, q: torch.Tensor) -> torch.Tensor:
+        """(B, t, 2) centres in 1/res cells -> window corners round(centre - (k-1)/2), inside the grid."""
+        _, h, w = self.grid
+        top = torch.tensor([h - self.k, w - self.k])
+        c = torch.div(2 * q - (self.k - 2) * self.res, 2 * self.res, rounding_mode="floor")
+        return torch.minimum(c.clamp_min(0), top)
+
+    def offsets(self, q: torch.Tensor) -> torch.Tensor:
+        """(B, t, 2) -> where the centre sits inside its window, 0..k*res (1/res cells)."""
+        return (q - self.res * self.corners(q)).clamp(0, self.k * self.res)
+
+    def lead_tokens(self, q: torch.Tensor) -> torch.Tensor:
+        """(B, t, 2) centres -> (B, t, 2) position tokens: absolute at step 0, displacements after."""
+        d = (q[:, 1:] - q[:, :-1]).clamp(-self.max_disp, self.max_disp)
+        return torch.cat([self.abs0 + q[:, :1], self.disp0 + self.max_disp + d], 1)
+
+    def positions(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, L) with every position token known -> (B, t, 2) centres."""
+        s = seq.view(len(seq), self.grid[0], self.slots)[..., :2]
+        d = torch.cat([s[:, :1] - self.abs0, s[:, 1:] - self.disp0 - self.max_disp], 1)
+        return d.cumsum(1).clamp(0, self.n_abs - 1)
+
+    def to_seq(self, idx: torch.Tensor) -> torch.Tensor:
+        idx = idx.long()
+        q = self.track(idx)
+        win = crop(idx, self.corners(q), self.k).flatten(2)
+        return torch.cat([self.lead_tokens(q), win], -1).flatten(1)
+
+    def from_seq(self, seq: torch.Tensor) -> torch.Tensor:
+        b = len(seq)
+        t, h, w = self.grid
+        q = self.positions(seq)
+        win = seq.view(b, t, self.slots)[..., 2:].clamp(0, self.codebook_size - 1).reshape(b, t, self.k, self.k)
+        return paste(win, self.corners(q), self.background, h, w)
 
     @torch.no_grad()
     def prepare(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """See the training indices once: the background token, and the codes the windows use (the most
-        frequent `vocab` of them; a code outside those is read as the most frequent one)."""
+        """See the training indices once: the background token, the codes the windows use, the windows."""
         self.background.fill_(int(torch.bincount(x.flatten().long(), minlength=self.codebook_size).argmax()))
-        win = self.windows(x.long())[0]
-        counts = torch.bincount(win.flatten(), minlength=self.codebook_size)
-        order = counts.argsort(descending=True)
-        k = min(self.vocab, int((counts > 0).sum()))
+        seq = self.to_seq(x.long())
+        win = seq.view(len(x), self.grid[0], self.slots)[..., 2:]
         self.used.zero_()
-        self.used[:k] = order[:k].sort().values
-        self.n_used.fill_(k)
-        self.compact.fill_(int((self.used[:k] == order[0]).nonzero()[0, 0]))
-        self.compact[self.used[:k]] = torch.arange(k)
+        self.used[win.flatten()] = True
+        self.train_windows = win.reshape(-1, self.k * self.k).clone()
+        self.train_offsets = self.offsets(self.positions(seq)).reshape(-1, 2).clone()
 
-    # -- layout: indices (B, t, h, w) <-> sequence (B, L), L = t * slots -----------------------------
-    def windows(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, t, h, w) -> (windows (B, t, k*k) codebook indices, corners (B, t, 2))."""
-        corners = window_corners(index_mass(idx, int(self.background), self.levels), self.k)
-        return crop(idx, corners, self.k).flatten(2), corners
-
-    def to_seq(self, idx: torch.Tensor) -> torch.Tensor:
-        win, corners = self.windows(idx.long())
-        b, t = win.shape[:2]
-        lead = torch.full((b, t, self.lead), self.pad_id, dtype=torch.long)
-        lead[..., 0] = self.row0 + corners[..., 0]
-        lead[..., 1] = self.col0 + corners[..., 1]
-        return torch.cat([lead, self.compact[win]], -1).reshape(b, -1)
-
-    def from_seq(self, seq: torch.Tensor) -> torch.Tensor:
-        b = seq.shape[0]
-        t, h, w = self.grid
-        s = seq.view(b, t, self.slots)
-        corners = torch.stack([(s[..., 0] - self.row0).clamp(0, self.n_rows - 1),
-                               (s[..., 1] - self.col0).clamp(0, self.n_cols - 1)], -1)
-        win = self.used[s[..., self.lead:].clamp(0, int(self.n_used) - 1)].view(b, t, self.k, self.k)
-        return paste(win, corners, self.background, h, w)
+    def augment(self, q: torch.Tensor, generator=None) -> torch.Tensor:
+        """Random transpose, row flip, column flip and time reversal of (B, t, 2) tracks."""
+        b = len(q)
+        top = (max(self.grid[1:]) - 1) * self.res
+        r = torch.rand(4, b, 1, 1, generator=generator) < 0.5
+        q = torch.where(r[0], q.flip(-1), q)
+        q = torch.where(r[1] & torch.tensor([True, False]), top - q, q)
+        q = torch.where(r[2] & torch.tensor([False, True]), top - q, q)
+        q = torch.where(r[3], q.flip(1), q)
+        return q.clamp(0, self.n_abs - 1)
 
     # -- the network ------------------------------------------------------------------------------
-    def features(self, seq: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """seq (B, L) token ids, labels (B,) (n_classes: none) -> (B, L, emb)."""
-        b, t = seq.shape[0], self.grid[0]
-        e = self.tok_emb(seq).view(b, t, self.slots, -1) + self.slot_emb
-        x = self.inp(e.reshape(b, self.positions, -1))  # (B, P, dim)
-        x = torch.cat([self.cls(labels)[:, None], x], 1) + self.pos
-        x = self.norm(self.body(x))[:, 1:]
-        f = self.out(x).view(b, t, self.slots, -1) + self.slot_emb
-        return f.reshape(b, t * self.slots, -1)
+    def features(self, seq: torch.Tensor, labels: torch.Tensor, off: torch.Tensor | None) -> torch.Tensor:
+        """seq (B, L) token ids, labels (B,), off (B, t, 2) offsets or None (unknown) -> (B, L, emb)."""
+        b, t = len(seq), self.grid[0]
+        e = (self.tok(seq).view(b, t, self.slots, -1) + self.slot).flatten(2)
+        z = torch.zeros_like(e[:, :1])
+        x = self.inp(torch.cat([torch.cat([z, e[:, :-1]], 1), e, torch.cat([e[:, 1:], z], 1)], -1))
+        lead = seq.view(b, t, self.slots)[..., :2]
+        known = lead != self.mask_id
+        val = torch.where(lead < self.disp0, lead - self.abs0 - self.n_abs / 2, lead - self.disp0 - self.max_disp)
+        val = torch.where(known, val.float() / self.res, 0.0)
+        ang = val[..., None] * self.freqs
+        k = known.float()[..., None]
+        x = x + self.num(torch.cat([k, val[..., None] / 8, ang.sin() * k, ang.cos() * k], -1).flatten(2))
+        if off is None:
+            off = torch.full((b, t, 2), self.n_off)
+        x = x + self.off(off[..., 0]) + self.off(off[..., 1] + self.n_off + 1)
+        h = torch.cat([self.cls(labels)[:, None], x], 1) + self.pos
+        h = self.norm(self.body(h))[:, 1:] + self.skip(x)
+        f = self.out(h).view(b, t, self.slots, -1) + self.slot
+        return f.flatten(1, 2)
 
     def logits(self, feats: torch.Tensor, kinds: torch.Tensor) -> torch.Tensor:
-        """(M, emb) features of slots of these kinds (M,) -> (M, pad_id) logits, -inf off the slot's kind."""
-        logit = feats @ self.tok_emb.weight[:self.pad_id].T + self.out_bias
-        ids = torch.arange(self.pad_id)
-        allowed = torch.stack([ids < int(self.n_used), (ids >= self.row0) & (ids < self.col0),
-                               (ids >= self.col0) & (ids < self.pad_id), torch.zeros_like(ids, dtype=torch.bool)])
-        return logit.masked_fill(~allowed[kinds], float("-inf"))
+        """(M, emb) features of slots of these kinds (M,) -> (M, n_out) logits, -inf off the slot's kind."""
+        ids = torch.arange(self.n_out)
+        allowed = torch.stack([(ids < self.abs0) & self.used[ids.clamp_max(self.codebook_size - 1)],
+                               (ids >= self.abs0) & (ids < self.disp0), ids >= self.disp0])
+        return self.head(feats).masked_fill(~allowed[kinds], float("-inf"))
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """x (B, t, h, w) indices, y (B,) classes: cross-entropy on randomly masked tokens."""
+    def loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
+             phase: str | None = None, ratio: float | None = None) -> torch.Tensor:
+        """x (B, t, h, w) indices, y (B,) classes: cross-entropy on masked tokens (mean over the position
+        tokens + mean over the window tokens). phase ("positions" / "codes") and a fixed mask ratio are
+        for diagnostics; by default half the batch is each phase and the ratio follows the cosine schedule."""
         seq = self.to_seq(x)
         b, n = seq.shape
-        real = self.kind != PAD
-        n_real = int(real.sum())
-        u = torch.rand(b, 1, generator=generator)
-        n_mask = (torch.cos(u * math.pi / 2) * n_real).ceil().clamp(1, n_real)  # MaskGIT's cosine schedule
-        r = torch.rand(b, n, generator=generator).masked_fill(~real, 2.0)
+        is_code = (self.kind == CODE).expand(b, n)
+        if phase is None:
+            code_phase = torch.rand(b, generator=generator) < 0.5
+        else:
+            code_phase = torch.full((b,), phase == "codes")
+        if self.training and self.augment_tracks:
+            lead = self.lead_tokens(self.augment(self.positions(seq), generator))
+            aug = torch.cat([lead, seq.view(b, self.grid[0], self.slots)[..., 2:]], -1).flatten(1)
+            seq = torch.where(code_phase[:, None], seq, aug)
+        cand = torch.where(code_phase[:, None], is_code, ~is_code)
+        n_cand = cand.sum(1, keepdim=True)
+        if ratio is None:
+            u = torch.rand(b, 1, generator=generator)
+            n_mask = (torch.cos(u * math.pi / 2) * n_cand).ceil().clamp(min=1)  # MaskGIT's cosine schedule
+        else:
+            n_mask = (ratio * n_cand).ceil().clamp(min=1)
+        r = torch.rand(b, n, generator=generator).masked_fill(~cand, 2.0)
         mask = r.argsort(1).argsort(1) < n_mask
+        inp = torch.where(mask | (is_code & ~code_phase[:, None]), self.mask_id, seq)
         labels = y.long().clone()
         if self.training and self.class_dropout > 0:
-            drop = torch.rand(b, generator=generator) < self.class_dropout
-            labels[drop] = self.n_classes
-        feats = self.features(torch.where(mask, self.mask_id, seq), labels)
+            labels[torch.rand(b, generator=generator) < self.class_dropout] = self.n_classes
+        off = torch.where(code_phase[:, None, None], self.offsets(self.positions(seq)), self.n_off)
+        feats = self.features(inp, labels, off)
         kinds = self.kind.expand(b, n)[mask]
-        ce = F.cross_entropy(self.logits(feats[mask], kinds), seq[mask], reduction="none")
-        is_pos = kinds != CODE
-        code_loss = ce[~is_pos].sum() / max(int((~is_pos).sum()), 1)
-        pos_loss = ce[is_pos].sum() / max(int(is_pos.sum()), 1)
-        return code_loss + self.position_weight * pos_loss
+        target = seq[mask]
+        lg = self.logits(feats[mask], kinds)
+        ce = F.cross_entropy(lg, target.masked_fill(~torch.isfinite(lg.gather(1, target[:, None]).squeeze(1)), 0),
+                             reduction="none")  # a held-out code no training window uses: scored as code 0
+        is_code_t = kinds == CODE
+        parts = [ce[sel].mean() for sel in (is_code_t, ~is_code_t) if sel.any()]
+        self.last_parts = {"codes": ce[is_code_t].mean().item() if is_code_t.any() else None,
+                           "positions": ce[~is_code_t].mean().item() if (~is_code_t).any() else None}
+        return sum(parts)
 
-    @torch.no_grad()
-    def _logprobs(self, seq: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """log-probabilities (M, pad_id) for the slots `rows` (B, L) bool."""
-        kinds = self.kind.expand_as(rows)[rows]
-        logit = self.logits(self.features(seq, labels)[rows], kinds)
-        if self.guidance:
-            fu = self.features(seq, torch.full_like(labels, self.n_classes))
-            uncond = self.logits(fu[rows], kinds)
-            logit = torch.where(torch.isfinite(logit), logit + self.guidance * (logit - uncond), logit)
-        return F.log_softmax(logit / max(self.temperature, 1e-6), -1)
-
+    # -- sampling -----------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None, chunk: int = 64) -> torch.Tensor:
         """labels (B,) -> indices (B, t, h, w), by iterative unmasking."""
@@ -195,22 +245,37 @@ class TokenPrior(nn.Module):
 
     def _sample(self, labels: torch.Tensor, generator) -> torch.Tensor:
         b, n = len(labels), len(self.kind)
-        real = (self.kind != PAD).expand(b, n)
-        seq = torch.where(real, self.mask_id, self.pad_id)
-        is_pos = (self.kind == ROW) | (self.kind == COL)
-        phases = [(is_pos, self.position_steps), (self.kind == CODE, self.steps)] if self.position_steps > 0 \
-            else [(self.kind != PAD, self.steps)]
-        for cand, n_steps in phases:
-            seq = self._unmask(seq, labels, cand.expand(b, n), max(int(n_steps), 1), generator)
+        seq = torch.full((b, n), self.mask_id)
+        is_code = (self.kind == CODE).expand(b, n)
+        seq = self._unmask(seq, labels, ~is_code, max(self.position_steps, 1), None, generator)
+        off = self.offsets(self.positions(seq))
+        seq = self._unmask(seq, labels, is_code, max(self.steps, 1), off, generator)
+        if self.snap and len(self.train_windows):
+            seq = self.snap_windows(seq)
         return self.from_seq(seq)
 
-    def _unmask(self, seq, labels, cand, n_steps: int, generator) -> torch.Tensor:
+    def snap_windows(self, seq: torch.Tensor) -> torch.Tensor:
+        """Each window -> the training window nearest in (token mismatches + 4 x offset distance)."""
+        b, t = len(seq), self.grid[0]
+        s = seq.view(b, t, self.slots).clone()
+        win = s[..., 2:].reshape(b * t, -1)
+        off = self.offsets(self.positions(seq)).reshape(b * t, 2)
+        best = []
+        for lo in range(0, len(win), 256):
+            d = (win[lo:lo + 256, None] != self.train_windows[None]).sum(-1).float()
+            d += 4 * (off[lo:lo + 256, None] - self.train_offsets[None]).abs().sum(-1)
+            best.append(d.argmin(1))
+        s[..., 2:] = self.train_windows[torch.cat(best)].view(b, t, -1)
+        return s.flatten(1)
+
+    def _unmask(self, seq, labels, cand, n_steps: int, off, generator) -> torch.Tensor:
         """MaskGIT rounds over the still-masked slots `cand` (B, L) until none of them is masked."""
-        b = len(seq)
         total = int(cand[0].sum())
         for s in range(n_steps):
             masked = (seq == self.mask_id) & cand
-            logp = self._logprobs(seq, labels, masked)
+            kinds = self.kind.expand_as(masked)[masked]
+            logit = self.logits(self.features(seq, labels, off)[masked], kinds)
+            logp = F.log_softmax(logit / max(self.temperature, 1e-6), -1)
             pick = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
             frac = (s + 1) / n_steps
             gumbel = -torch.log(-torch.log(torch.rand(len(pick), generator=generator).clamp(1e-20, 1)))
@@ -232,5 +297,6 @@ def register_heads(register):
     register(HeadSpec(
         name="token-prior", task="generate", aliases=("maskgit",), consumes="indices",
         build=lambda **cfg: TokenPrior(**cfg),
-        description="Class-conditional MaskGIT over the dot's track and a 4x4 window of token indices per "
-                    "latent step, pasted onto the background token; samples are always on the codebook"))
+        description="Class-conditional MaskGIT over the dot's start + per-step displacements and a 4x4 window of "
+                    "token indices per latent step (windows snapped to training windows), pasted onto the "
+                    "background token; samples are always on the codebook"))

@@ -165,22 +165,61 @@ def test_class_conditional_prior_samples_real_windows_on_the_background():
         ClassConditionalPrior(in_shape=(2, 4, 8, 8), components=2, window=3).sample(torch.tensor([0]))
 
 
-def test_token_prior_layout_loss_and_samples_stay_on_the_background_and_used_codes():
+def moving_dot_indices(n=8, t=4, size=12, seed=0):
+    """Token indices (n, t, size, size): background token 7, a 3x3 'dot' of tokens 10..18 (fixed
+    pattern) moving right (class 0) or down (class 1) by one cell per step from a random start."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.full((n, t, size, size), 7)
+    dot = torch.arange(10, 19).view(3, 3)
+    y = torch.arange(n) % 2
+    for i in range(n):
+        r, c = (int(v) for v in torch.randint(1, 4, (2,), generator=g))
+        for s in range(t):
+            rr, cc = (r, c + s) if y[i] == 0 else (r + s, c)
+            x[i, s, rr:rr + 3, cc:cc + 3] = dot
+    return x, y
+
+
+def test_token_prior_layout_start_plus_displacements_round_trips():
+    from magtask_plugins.token_prior import ABS, CODE, DISP, TokenPrior
+
+    x, y = moving_dot_indices()
+    head = TokenPrior(in_shape=(4, 12, 12), codebook_size=50, window=3, dim=32, depth=1, heads=2, emb=8)
+    head.prepare(x, y)
+    assert int(head.background) == 7 and head.used.nonzero().flatten().tolist() == list(range(10, 19))
+    seq = head.to_seq(x)
+    assert seq.shape == (8, 4 * (2 + 9))
+    kinds = head.kind.view(4, -1)
+    assert kinds[0, :2].tolist() == [ABS, ABS] and (kinds[1:, :2] == DISP).all() and (kinds[:, 2:] == CODE).all()
+    lead = seq.view(8, 4, -1)[:, 1:, :2] - head.disp0 - head.max_disp  # displacements in 1/res cells
+    step = torch.tensor([0, head.res])
+    assert (lead[y == 0] == step).all() and (lead[y == 1] == step.flip(0)).all()  # one cell right / down
+    assert torch.equal(head.positions(seq), head.track(x))
+    assert torch.equal(head.from_seq(seq), x)  # the whole dot lies inside each window
+
+
+def test_token_prior_loss_phases_and_samples_are_snapped_training_windows():
     from magtask_plugins.token_prior import TokenPrior
 
     torch.manual_seed(0)
-    head = TokenPrior(in_shape=(2, 8, 8), codebook_size=50, window=3, group=3, dim=32, depth=1, heads=2, emb=8,
-                      steps=3, position_steps=2)
-    x = torch.full((6, 2, 8, 8), 7)  # background token 7, a 3x3 window of codes 10..19 per step
-    for i in range(6):
-        for s in range(2):
-            r, c = (i + s) % 6, (2 * i + s) % 6
-            x[i, s, r:r + 3, c:c + 3] = torch.randint(10, 20, (3, 3))
-    head.prepare(x, torch.arange(6) % 4)
-    assert int(head.background) == 7 and int(head.n_used) == 10
-    assert torch.equal(head.from_seq(head.to_seq(x)), x)
-    assert torch.isfinite(head.loss(x, torch.arange(6) % 4))
-    s = head.sample(torch.tensor([0, 1, 2]), generator=torch.Generator().manual_seed(0))
-    assert s.shape == (3, 2, 8, 8)
-    assert ((s == 7) | ((s >= 10) & (s < 20))).all()
+    x, y = moving_dot_indices()
+    head = TokenPrior(in_shape=(4, 12, 12), codebook_size=50, window=3, dim=32, depth=1, heads=2, emb=8,
+                      steps=2, position_steps=2)
+    head.prepare(x, y)
+    assert torch.isfinite(head.loss(x, y))
+    head.eval()
+    for phase in ("positions", "codes"):
+        head.loss(x, y, generator=torch.Generator().manual_seed(0), phase=phase, ratio=0.5)
+        assert head.last_parts[phase] is not None and math.isfinite(head.last_parts[phase])
+        other = "codes" if phase == "positions" else "positions"
+        assert head.last_parts[other] is None  # the loss is on the masked tokens of that phase only
+    s = head.sample(torch.tensor([0, 1, 1]), generator=torch.Generator().manual_seed(0))
+    assert s.shape == (3, 4, 12, 12)
+    assert ((s == 7) | ((s >= 10) & (s < 19))).all()
     assert ((s != 7).flatten(2).sum(-1) <= 9).all()  # at most one window per step
+    again = TokenPrior(in_shape=(4, 12, 12), codebook_size=50, window=3, dim=32, depth=1, heads=2, emb=8,
+                       steps=2, position_steps=2)
+    again.load_state_dict(head.state_dict())
+    assert torch.equal(again.train_windows, head.train_windows)
+    assert torch.equal(again.sample(torch.tensor([1]), generator=torch.Generator().manual_seed(1)),
+                       head.sample(torch.tensor([1]), generator=torch.Generator().manual_seed(1)))
