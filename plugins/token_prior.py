@@ -228,8 +228,9 @@ class TokenPrior(nn.Module):
         kinds = self.kind.expand(b, n)[mask]
         target = seq[mask]
         lg = self.logits(feats[mask], kinds)
-        ce = F.cross_entropy(lg, target.masked_fill(~torch.isfinite(lg.gather(1, target[:, None]).squeeze(1)), 0),
-                             reduction="none")  # a held-out code no training window uses: scored as code 0
+        seen = torch.isfinite(lg.gather(1, target[:, None]).squeeze(1))  # held out: a code no training window uses
+        ce = F.cross_entropy(lg[seen], target[seen], reduction="none")  # not scored (it would be infinite)
+        kinds = kinds[seen]
         is_code_t = kinds == CODE
         parts = [ce[sel].mean() for sel in (is_code_t, ~is_code_t) if sel.any()]
         self.last_parts = {"codes": ce[is_code_t].mean().item() if is_code_t.any() else None,

@@ -207,6 +207,9 @@ def test_token_prior_loss_phases_and_samples_are_snapped_training_windows():
                       steps=2, position_steps=2)
     head.prepare(x, y)
     assert torch.isfinite(head.loss(x, y))
+    unseen = x.clone()
+    unseen[unseen == 14] = 30  # a code no training window uses (a held-out video's): not scored, still finite
+    assert torch.isfinite(head.loss(unseen, y, phase="codes", ratio=1.0))
     head.eval()
     for phase in ("positions", "codes"):
         head.loss(x, y, generator=torch.Generator().manual_seed(0), phase=phase, ratio=0.5)
