@@ -36,11 +36,11 @@ class FrameLSTM(nn.Module):
 
 
 class LSTMPredictor(TrackPredictor):
-    train_defaults = {"epochs": 60, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0, "patience": 60}
+    train_defaults = {"epochs": 150, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0, "patience": 60}
 
     def __init__(self, in_shape, levels=(8, 5, 5, 5), n_future_steps: int = 2, stride: int = 2, patch: float = 4.0,
                  dim: int = 64, hidden: int = 128, layers: int = 1, **kw):
-        kw = {k: v for k, v in kw.items() if k in ("window", "reader_hidden", "reader_steps")}
+        kw = {k: v for k, v in kw.items() if k in ("window", "reader_hidden", "reader_steps", "augment")}
         super().__init__(in_shape, levels, FrameLSTM(dim, hidden, layers), hidden, stride=stride,
                          horizon=int(n_future_steps) * int(stride), patch=patch, dim=dim, **kw)
 

@@ -68,8 +68,9 @@ class TrackPredictor(nn.Module):
 
     def __init__(self, in_shape, levels, core: nn.Module, core_dim: int, stride: int = 2, horizon: int = 4,
                  patch: float = 4.0, window: int = 5, reader_hidden: int = 256, reader_steps: int = 2000,
-                 dim: int = 64):
+                 dim: int = 64, augment: bool = True):
         super().__init__()
+        self.augment = bool(augment)
         c, _, h, w = (int(v) for v in in_shape)
         self.c, self.h, self.w, self.s = c, h, w, int(stride)
         self.levels, self.k, self.patch = [int(l) for l in levels], int(window), float(patch)
@@ -147,11 +148,26 @@ class TrackPredictor(nn.Module):
     def track_loss(self, track: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
         """Huber on the predicted offsets, at every frame whose whole horizon lies inside the clip: read
         track in, true centres out (both (B, T, 2) px)."""
+        if self.training and self.augment:
+            track, centres = self.symmetries(track, centres)
         t, f = track.shape[1], self.horizon
         pred = self(track)[:, 1:t - f]  # frames 1..T-f-1 (frame 0 has no velocity)
         j = torch.arange(1, t - f)
         fut = centres[:, j[:, None] + torch.arange(1, f + 1)]  # (B, J, f, 2)
         return F.smooth_l1_loss(pred / SCALE, (fut - track[:, j, None]) / SCALE)
+
+    def symmetries(self, *tracks: torch.Tensor):
+        """The same random mirror / transpose of the image for each clip of the batch, applied to every
+        (B, T, 2) px track given: a mirrored scene moves by the same physics."""
+        size = self.patch * max(self.h, self.w)
+        b = len(tracks[0])
+        flip = torch.rand(b, 1, 2, device=tracks[0].device) < 0.5
+        swap = torch.rand(b, 1, 1, device=tracks[0].device) < 0.5
+        out = []
+        for tr in tracks:
+            tr = torch.where(flip, size - tr, tr)
+            out.append(torch.where(swap, tr.flip(-1), tr))
+        return out
 
     @torch.no_grad()
     def predict_track(self, past: torch.Tensor, frames: int) -> torch.Tensor:

@@ -327,3 +327,16 @@ def test_track_head_learns_constant_velocity_and_reads_positions():
     assert (pred - centres[:, 12:]).norm(dim=-1).mean() < 3.0
     fut = head.predict_codes(codes[:, :, :6], 2)
     assert fut.shape == (n, 4, 2, 8, 8) and set(fut.unique().tolist()) <= {0.5, -0.5}
+
+
+def test_track_augmentation_mirrors_both_tracks_alike():
+    from magtask_plugins.track_predict import TrackPredictor
+
+    head = TrackPredictor([4, 4, 8, 8], [8, 5, 5, 5], torch.nn.Identity(), 16, reader_steps=0, dim=16)
+    torch.manual_seed(0)
+    a = torch.rand(64, 8, 2) * 32
+    a2, b2 = head.symmetries(a, a + 1.0)
+    d = b2 - a2  # the same mirror / transpose on both: the offset is (+-1, +-1)
+    assert torch.allclose(d.abs(), torch.ones_like(d)) and torch.allclose(d, d[:, :1].expand_as(d))
+    assert torch.allclose((a2 - 16).abs().sort(-1).values, (a - 16).abs().sort(-1).values)
+    assert not torch.equal(a2, a)
