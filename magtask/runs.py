@@ -72,11 +72,16 @@ class RunContext:
     quiet: bool = False
 
     def inputs(self, index: np.ndarray) -> torch.Tensor:
-        """The head's inputs for these videos: quantized latents (float) or token indices (long)."""
-        index = np.asarray(index)
+        """The head's inputs for these videos: quantized latents (float) or token indices (long).
+
+        Rows are read with plain file reads, not through the memory map: touching a map's pages
+        counts them in RSS on top of the copy (2.5 GB instead of 1.4 GB for 30 000 videos)."""
+        from magtask.tensorfile import open_lazy
+
+        index = np.asarray(index, dtype=np.int64)
         if self.head.consumes == "indices":
-            return torch.from_numpy(np.asarray(self.codes.indices[index], dtype=np.int64))
-        return torch.from_numpy(np.array(self.codes.latents[index], dtype=np.float32))
+            return torch.from_numpy(open_lazy(self.codes.path, "indices")[index].astype(np.int64))
+        return torch.from_numpy(np.asarray(open_lazy(self.codes.path, "latents")[index], dtype=np.float32))
 
     def save_head(self, model: torch.nn.Module, config: dict) -> Path:
         """head.safetensors: the weights, with the head's name and build config in the metadata."""
