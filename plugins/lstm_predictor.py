@@ -36,7 +36,7 @@ class FrameLSTM(nn.Module):
 
 
 class LSTMPredictor(TrackPredictor):
-    train_defaults = {"epochs": 150, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0, "patience": 60}
+    train_defaults = {"epochs": 600, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0, "patience": 60}
 
     def __init__(self, in_shape, levels=(8, 5, 5, 5), n_future_steps: int = 2, stride: int = 2, patch: float = 4.0,
                  dim: int = 64, hidden: int = 128, layers: int = 1, **kw):
