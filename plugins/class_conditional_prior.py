@@ -28,16 +28,8 @@ import torch
 from torch import nn
 
 from magtask import HeadSpec, MagtaskError, hookimpl
-from magtask_plugins.dot_windows import crop, latent_mass, paste
+from magtask_plugins.dot_windows import centres, crop, latent_mass, paste
 from magtask_plugins.gaussian_prior import GaussianPrior
-
-
-def centres(mass: torch.Tensor) -> torch.Tensor:
-    """(B, t, h, w) mass -> (B, t, 2) its centroid (row, col) in cells."""
-    p = mass / mass.sum((2, 3), keepdim=True).clamp_min(1e-12)
-    rows = torch.arange(mass.shape[2], dtype=p.dtype)
-    cols = torch.arange(mass.shape[3], dtype=p.dtype)
-    return torch.stack([(p.sum(3) * rows).sum(-1), (p.sum(2) * cols).sum(-1)], -1)
 
 
 def velocity(track: torch.Tensor) -> torch.Tensor:

@@ -52,6 +52,14 @@ def latent_mass(latents: torch.Tensor) -> torch.Tensor:
     return (latents - bg).pow(2).sum(1)
 
 
+def centres(mass: torch.Tensor) -> torch.Tensor:
+    """(B, t, h, w) mass -> (B, t, 2) its centroid (row, col) in cells."""
+    p = mass / mass.sum((2, 3), keepdim=True).clamp_min(1e-12)
+    rows = torch.arange(mass.shape[2], dtype=p.dtype)
+    cols = torch.arange(mass.shape[3], dtype=p.dtype)
+    return torch.stack([(p.sum(3) * rows).sum(-1), (p.sum(2) * cols).sum(-1)], -1)
+
+
 def window_corners(mass: torch.Tensor, k: int) -> torch.Tensor:
     """(B, t, h, w) mass -> (B, t, 2) long: (row, col) of the k x k window with the most mass."""
     b, t, h, w = mass.shape

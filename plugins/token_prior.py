@@ -39,8 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask import HeadSpec, hookimpl
-from magtask_plugins.class_conditional_prior import centres
-from magtask_plugins.dot_windows import crop, index_mass, paste
+from magtask_plugins.dot_windows import centres, crop, index_mass, paste
 
 CODE, ABS, DISP = 0, 1, 2  # slot kinds
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from magtask import HeadSpec, hookimpl
+from magtask_plugins.dot_windows import centres, latent_mass
 
 FEATURES = ("poly1", "poly2", "poly3", "poly4", "line", "conic")
 
@@ -30,15 +31,10 @@ def code_track(codes: torch.Tensor) -> torch.Tensor:
     """codes (B, C, t, h, w) -> (B, t, 2): per latent step the (x, y) centroid, in grid cells, of how far
     each cell's code is from the video's background code (its per-channel median). A step where no cell
     differs keeps the previous step's position (the next one's for the first step)."""
-    b, c, t, h, w = codes.shape
-    x = codes.double()
-    bg = x.flatten(2).median(-1).values.view(b, c, 1, 1, 1)
-    d = (x - bg).pow(2).sum(1)  # (B, t, h, w)
+    t = codes.shape[2]
+    d = latent_mass(codes.double())  # (B, t, h, w)
     mass = d.sum((2, 3))
-    p = d / mass.clamp_min(1e-12)[..., None, None]
-    xs = torch.arange(w, dtype=x.dtype)
-    ys = torch.arange(h, dtype=x.dtype)
-    track = torch.stack([(p.sum(2) * xs).sum(-1), (p.sum(3) * ys).sum(-1)], -1)
+    track = centres(d).flip(-1)  # (row, col) -> (x, y)
     empty = mass <= 1e-9
     for k, src in [(k, k - 1) for k in range(1, t)] + [(k, k + 1) for k in range(t - 2, -1, -1)]:
         gap = empty[:, k] & ~empty[:, src]
