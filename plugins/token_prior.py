@@ -1,33 +1,31 @@
-"""Head `token-prior` (alias `maskgit`): a class-conditional masked-token transformer over token indices.
+"""Head `token-prior` (alias `maskgit`): a class-conditional masked-token model over token indices.
 
 MaskGIT (Chang et al. 2022), the generator MAGVIT itself uses, over the sparse view of a video's
 tokens (magtask_plugins.dot_windows): almost every cell holds the background token, so per latent
-step the sequence holds where the dot is and the k x k token indices of the window around it:
+step what matters is where the dot is and the k x k token indices of the window around it:
 
     indices (B, t, h, w), e.g. 8 x 16 x 16 = 2 048 tokens, ~83 % of them the background token
       -> the dot's centre per step (centroid of each cell's code distance from the background code),
-         in 1/res cells (res = 4), q (B, t, 2)
-      -> per step: 2 position tokens -- step 0: q itself (absolute row, col); later steps: the
-         DISPLACEMENT q[s] - q[s-1] (dy, dx, clipped to +-max_disp) -- then the k x k window of token
-         indices whose corner is round(centre - (k-1)/2)                8 x (2 + 16) = 144 tokens
-      -> one transformer position per step: the embeddings of its 18 tokens and of its two
-         neighbours' (a 3-step stem), the row/col values as Fourier features, and (once the positions
-         are known) the centre's offset inside its window; [class] + 8 positions -> pre-norm transformer
-      -> per slot: logits over the slot's kind (codes the training windows use | absolute | displacement);
-         a skip path from the stem to the output (without it the model learnt only the marginals).
-Training: half of each batch trains the position phase (position tokens masked with MaskGIT's cosine
-ratio, every window token masked, offsets unknown), half the window phase (positions known, window
-tokens masked with the cosine ratio), exactly the two situations sampling meets; cross-entropy on the
-masked tokens only. Position-phase tracks are augmented by the frame's dihedral group and time
-reversal (the families are invariant to both; window tokens are not flipped: they are all masked in
-that phase). The class is dropped ("no class") 10 % of the time.
-Sampling: start fully masked; `position_steps` MaskGIT rounds over the position tokens, then `steps`
-rounds over the window tokens given the offsets; each round samples every masked token of the phase,
-keeps the most confident (confidence + annealed Gumbel noise) and re-masks the rest on the cosine
-schedule. Then (`snap`, on by default) each sampled window is replaced by the training window nearest
-to it (token mismatches + 4 x the offset difference in 1/res cells): sampled windows alone decode to
-one clean dot less often. Windows are pasted at their corners onto a grid of the background token
-(the most common training token). Samples are token indices: always on the codebook.
+         in 1/res cells (res = 4): the track, q (B, t, 2)
+      -> per step the k x k window of token indices whose corner is round(centre - (k-1)/2)
+
+Two stages, each a class-conditional transformer trained with MaskGIT's masked-token loss:
+1. Track (magtask_plugins.track_maskgit): 2t position tokens, the absolute row and column of every
+   step, sampled by iterative unmasking (`position_steps` rounds). Tracks are augmented by the
+   frame's dihedral group and time reversal, `track_copies` augmented copies per batch.
+2. Windows, given the track: per step a transformer position whose input is its tokens and its two
+   neighbours' (a 3-step stem), the position as start + displacements (Fourier features of the
+   values), the centre's offset inside its window; [class] + t positions -> pre-norm transformer, a
+   skip path from the stem to the output; logits over the codes the training windows use. Sampled
+   over `steps` MaskGIT rounds.
+The class is dropped ("no class") 10 % of the time in both. Then (`snap`, on by default) each sampled
+window is replaced by the training window nearest to it in code space (FSQ digits): sampled windows
+alone decode to one clean dot less often. Windows are pasted at their corners onto a grid of the
+background token (the most common training token). Samples are token indices: always on the codebook.
+
+History (benchmarks/generate.md): one model over start + displacement tokens reached valid 1.000 but
+class_match 0.33 -- a wrong displacement is a drift every later step inherits, and its samples
+wandered; absolute position tokens in a model of their own fixed that.
 """
 
 from __future__ import annotations
@@ -39,20 +37,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask import HeadSpec, hookimpl
-from magtask_plugins.dot_windows import centres, crop, index_mass, paste
+from magtask_plugins.dot_windows import centres, crop, index_digits, index_mass, paste
+from magtask_plugins.track_maskgit import TrackMaskGIT
 
 CODE, ABS, DISP = 0, 1, 2  # slot kinds
 
 
 class TokenPrior(nn.Module):
     conditional = True
-    # 44 steps per epoch of the default 1 400 training videos, ~4-10 s per epoch on 2 shared cores
-    train_defaults = {"epochs": 25, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.01, "patience": 25}
+    # 44 steps per epoch of the default 1 400 training videos, ~5.7 s per epoch on 2 quiet cores; the track
+    # stage is still improving at 25 epochs (proxy class accuracy of its tracks 0.84 at 1 100 steps, 0.88 at 2 200)
+    train_defaults = {"epochs": 40, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.01, "patience": 40}
 
     def __init__(self, in_shape, n_classes: int = 4, codebook_size: int = 1000, levels=None, window: int = 4,
                  res: int = 4, max_disp: int = 32, dim: int = 128, depth: int = 4, heads: int = 4, emb: int = 32,
-                 class_dropout: float = 0.1, steps: int = 8, position_steps: int = 8, temperature: float = 1.0,
-                 noise: float = 4.5, snap: bool = True, augment: bool = True, **_):
+                 class_dropout: float = 0.1, steps: int = 8, position_steps: int = 16, temperature: float = 1.0,
+                 noise: float = 4.5, track_noise: float = 2.0, snap: bool = True, augment: bool = True,
+                 track_copies: int = 4, track_dim: int = 128, track_depth: int = 2, **_):
         super().__init__()
         t, h, w = (int(s) for s in in_shape)
         self.grid = (t, h, w)
@@ -72,12 +73,14 @@ class TokenPrior(nn.Module):
         self.register_buffer("kind", kind.flatten(), persistent=False)  # (L,)
         self.register_buffer("background", torch.tensor(0))
         self.register_buffer("used", torch.zeros(self.codebook_size, dtype=torch.bool))  # codes the windows use
-        # the training windows (prepare() fills them), for snapping: token indices and offsets
+        # the training windows (prepare() fills them), for snapping: their token indices
         self.register_buffer("train_windows", torch.zeros(0, k * k, dtype=torch.long))
-        self.register_buffer("train_offsets", torch.zeros(0, 2, dtype=torch.long))
         self.n_classes = int(n_classes)
         self.class_dropout, self.steps, self.position_steps = class_dropout, int(steps), int(position_steps)
         self.temperature, self.noise, self.snap, self.augment_tracks = temperature, noise, bool(snap), bool(augment)
+        self.track_noise, self.track_copies = float(track_noise), max(1, int(track_copies))
+        self.tracks = TrackMaskGIT(t, max(h, w), self.res, self.n_classes, dim=track_dim, depth=track_depth,
+                                   heads=heads, class_dropout=class_dropout)
         self.tok = nn.Embedding(self.mask_id + 1, emb)
         self.slot = nn.Parameter(torch.randn(self.slots, emb))
         self.n_off = k * self.res + 1  # offsets 0..k*res; one more: unknown
@@ -96,9 +99,8 @@ class TokenPrior(nn.Module):
         self.head = nn.Linear(emb, self.n_out)
 
     def _load_from_state_dict(self, state, prefix, *args, **kwargs):  # the window dictionary's size is the data's
-        for name in ("train_windows", "train_offsets"):
-            if prefix + name in state:
-                setattr(self, name, torch.empty_like(state[prefix + name]))
+        if prefix + "train_windows" in state:
+            self.train_windows = torch.empty_like(state[prefix + "train_windows"])
         super()._load_from_state_dict(state, prefix, *args, **kwargs)
 
     # -- layout: indices (B, t, h, w) <-> sequence (B, L), L = t * slots -----------------------------
@@ -151,22 +153,10 @@ class TokenPrior(nn.Module):
         self.used.zero_()
         self.used[win.flatten()] = True
         self.train_windows = win.reshape(-1, self.k * self.k).clone()
-        self.train_offsets = self.offsets(self.positions(seq)).reshape(-1, 2).clone()
-
-    def augment(self, q: torch.Tensor, generator=None) -> torch.Tensor:
-        """Random transpose, row flip, column flip and time reversal of (B, t, 2) tracks."""
-        b = len(q)
-        top = (max(self.grid[1:]) - 1) * self.res
-        r = torch.rand(4, b, 1, 1, generator=generator) < 0.5
-        q = torch.where(r[0], q.flip(-1), q)
-        q = torch.where(r[1] & torch.tensor([True, False]), top - q, q)
-        q = torch.where(r[2] & torch.tensor([False, True]), top - q, q)
-        q = torch.where(r[3], q.flip(1), q)
-        return q.clamp(0, self.n_abs - 1)
 
     # -- the network ------------------------------------------------------------------------------
-    def features(self, seq: torch.Tensor, labels: torch.Tensor, off: torch.Tensor | None) -> torch.Tensor:
-        """seq (B, L) token ids, labels (B,), off (B, t, 2) offsets or None (unknown) -> (B, L, emb)."""
+    def features(self, seq: torch.Tensor, labels: torch.Tensor, off: torch.Tensor) -> torch.Tensor:
+        """seq (B, L) token ids, labels (B,), off (B, t, 2) the centres' offsets in their windows -> (B, L, emb)."""
         b, t = len(seq), self.grid[0]
         e = (self.tok(seq).view(b, t, self.slots, -1) + self.slot).flatten(2)
         z = torch.zeros_like(e[:, :1])
@@ -178,8 +168,6 @@ class TokenPrior(nn.Module):
         ang = val[..., None] * self.freqs
         k = known.float()[..., None]
         x = x + self.num(torch.cat([k, val[..., None] / 8, ang.sin() * k, ang.cos() * k], -1).flatten(2))
-        if off is None:
-            off = torch.full((b, t, 2), self.n_off)
         x = x + self.off(off[..., 0]) + self.off(off[..., 1] + self.n_off + 1)
         h = torch.cat([self.cls(labels)[:, None], x], 1) + self.pos
         h = self.norm(self.body(h))[:, 1:] + self.skip(x)
@@ -195,46 +183,53 @@ class TokenPrior(nn.Module):
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
              phase: str | None = None, ratio: float | None = None) -> torch.Tensor:
-        """x (B, t, h, w) indices, y (B,) classes: cross-entropy on masked tokens (mean over the position
-        tokens + mean over the window tokens). phase ("positions" / "codes") and a fixed mask ratio are
-        for diagnostics; by default half the batch is each phase and the ratio follows the cosine schedule."""
+        """x (B, t, h, w) indices, y (B,) classes: the track stage's loss (cross-entropy on masked position
+        tokens, over `track_copies` augmented copies of the batch's tracks) + the window stage's
+        (cross-entropy on masked window tokens, every position known). phase ("positions" / "codes") and a
+        fixed mask ratio are for diagnostics; by default both stages, mask ratio on the cosine schedule."""
+        x = x.long()
+        parts = {"positions": None, "codes": None}
+        total = []
+        if phase in (None, "positions"):
+            track = centres(index_mass(x, int(self.background), self.levels))
+            labels = y.long()
+            if self.training:
+                track, labels = track.repeat(self.track_copies, 1, 1), labels.repeat(self.track_copies)
+                if self.augment_tracks:
+                    track = self.tracks.augment(track, generator)
+            pos = self.tracks.loss(track, labels, generator, ratio)
+            parts["positions"] = pos.item()
+            total.append(pos)
+        if phase in (None, "codes"):
+            codes = self.window_loss(x, y, generator, ratio)
+            if codes is not None:
+                parts["codes"] = codes.item()
+                total.append(codes)
+        self.last_parts = parts
+        return sum(total)
+
+    def window_loss(self, x: torch.Tensor, y: torch.Tensor, generator, ratio) -> torch.Tensor | None:
         seq = self.to_seq(x)
         b, n = seq.shape
         is_code = (self.kind == CODE).expand(b, n)
-        if phase is None:
-            code_phase = torch.rand(b, generator=generator) < 0.5
-        else:
-            code_phase = torch.full((b,), phase == "codes")
-        if self.training and self.augment_tracks:
-            lead = self.lead_tokens(self.augment(self.positions(seq), generator))
-            aug = torch.cat([lead, seq.view(b, self.grid[0], self.slots)[..., 2:]], -1).flatten(1)
-            seq = torch.where(code_phase[:, None], seq, aug)
-        cand = torch.where(code_phase[:, None], is_code, ~is_code)
-        n_cand = cand.sum(1, keepdim=True)
+        n_cand = is_code.sum(1, keepdim=True)
         if ratio is None:
             u = torch.rand(b, 1, generator=generator)
             n_mask = (torch.cos(u * math.pi / 2) * n_cand).ceil().clamp(min=1)  # MaskGIT's cosine schedule
         else:
             n_mask = (ratio * n_cand).ceil().clamp(min=1)
-        r = torch.rand(b, n, generator=generator).masked_fill(~cand, 2.0)
+        r = torch.rand(b, n, generator=generator).masked_fill(~is_code, 2.0)
         mask = r.argsort(1).argsort(1) < n_mask
-        inp = torch.where(mask | (is_code & ~code_phase[:, None]), self.mask_id, seq)
         labels = y.long().clone()
         if self.training and self.class_dropout > 0:
             labels[torch.rand(b, generator=generator) < self.class_dropout] = self.n_classes
-        off = torch.where(code_phase[:, None, None], self.offsets(self.positions(seq)), self.n_off)
-        feats = self.features(inp, labels, off)
-        kinds = self.kind.expand(b, n)[mask]
+        feats = self.features(torch.where(mask, self.mask_id, seq), labels, self.offsets(self.positions(seq)))
         target = seq[mask]
-        lg = self.logits(feats[mask], kinds)
+        lg = self.logits(feats[mask], self.kind.expand(b, n)[mask])
         seen = torch.isfinite(lg.gather(1, target[:, None]).squeeze(1))  # held out: a code no training window uses
-        ce = F.cross_entropy(lg[seen], target[seen], reduction="none")  # not scored (it would be infinite)
-        kinds = kinds[seen]
-        is_code_t = kinds == CODE
-        parts = [ce[sel].mean() for sel in (is_code_t, ~is_code_t) if sel.any()]
-        self.last_parts = {"codes": ce[is_code_t].mean().item() if is_code_t.any() else None,
-                           "positions": ce[~is_code_t].mean().item() if (~is_code_t).any() else None}
-        return sum(parts)
+        if not seen.any():  # is not scored (it would be infinite)
+            return None
+        return F.cross_entropy(lg[seen], target[seen])
 
     # -- sampling -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -245,26 +240,30 @@ class TokenPrior(nn.Module):
 
     def _sample(self, labels: torch.Tensor, generator) -> torch.Tensor:
         b, n = len(labels), len(self.kind)
-        seq = torch.full((b, n), self.mask_id)
+        q = self.tracks.sample(labels, steps=self.position_steps, temperature=self.temperature,
+                               noise=self.track_noise, generator=generator)
+        seq = torch.cat([self.lead_tokens(q), torch.full((b, self.grid[0], self.slots - 2), self.mask_id)], -1)
         is_code = (self.kind == CODE).expand(b, n)
-        seq = self._unmask(seq, labels, ~is_code, max(self.position_steps, 1), None, generator)
-        off = self.offsets(self.positions(seq))
-        seq = self._unmask(seq, labels, is_code, max(self.steps, 1), off, generator)
+        seq = self._unmask(seq.flatten(1), labels, is_code, max(self.steps, 1), self.offsets(q), generator)
         if self.snap and len(self.train_windows):
             seq = self.snap_windows(seq)
         return self.from_seq(seq)
 
     def snap_windows(self, seq: torch.Tensor) -> torch.Tensor:
-        """Each window -> the training window nearest in (token mismatches + 4 x offset distance)."""
+        """Each window -> the training window nearest to it: by squared distance between their codes
+        (FSQ digits scaled to [-1, 1], so a cell's faint rim counts little and the dot's core a lot), or
+        by token mismatches when the tokenizer has no FSQ levels."""
         b, t = len(seq), self.grid[0]
         s = seq.view(b, t, self.slots).clone()
         win = s[..., 2:].reshape(b * t, -1)
-        off = self.offsets(self.positions(seq)).reshape(b * t, 2)
-        best = []
-        for lo in range(0, len(win), 256):
-            d = (win[lo:lo + 256, None] != self.train_windows[None]).sum(-1).float()
-            d += 4 * (off[lo:lo + 256, None] - self.train_offsets[None]).abs().sum(-1)
-            best.append(d.argmin(1))
+        if self.levels is not None:
+            half = torch.tensor([l // 2 for l in self.levels], dtype=torch.float32)
+            a = (index_digits(win, self.levels) / half).flatten(1)
+            ref = (index_digits(self.train_windows, self.levels) / half).flatten(1)
+            best = [torch.cdist(a[lo:lo + 512], ref).argmin(1) for lo in range(0, len(a), 512)]
+        else:
+            best = [(win[lo:lo + 256, None] != self.train_windows[None]).sum(-1).argmin(1)
+                    for lo in range(0, len(win), 256)]
         s[..., 2:] = self.train_windows[torch.cat(best)].view(b, t, -1)
         return s.flatten(1)
 
@@ -297,6 +296,6 @@ def register_heads(register):
     register(HeadSpec(
         name="token-prior", task="generate", aliases=("maskgit",), consumes="indices",
         build=lambda **cfg: TokenPrior(**cfg),
-        description="Class-conditional MaskGIT over the dot's start + per-step displacements and a 4x4 window of "
-                    "token indices per latent step (windows snapped to training windows), pasted onto the "
-                    "background token; samples are always on the codebook"))
+        description="Class-conditional MaskGIT in two stages: the dot's absolute position per latent step, then a "
+                    "4x4 window of token indices around it (snapped to the nearest training window in code space), "
+                    "pasted onto the background token; samples are always on the codebook"))

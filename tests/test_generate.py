@@ -198,15 +198,19 @@ def test_token_prior_layout_start_plus_displacements_round_trips():
     assert torch.equal(head.from_seq(seq), x)  # the whole dot lies inside each window
 
 
-def test_token_prior_loss_phases_and_samples_are_snapped_training_windows():
+TINY = dict(in_shape=(4, 12, 12), codebook_size=50, window=3, dim=32, depth=1, heads=2, emb=8, steps=2,
+            position_steps=4, track_dim=16, track_depth=1)
+
+
+def test_token_prior_loss_has_a_track_and_a_window_stage_and_samples_are_training_windows():
     from magtask_plugins.token_prior import TokenPrior
 
     torch.manual_seed(0)
     x, y = moving_dot_indices()
-    head = TokenPrior(in_shape=(4, 12, 12), codebook_size=50, window=3, dim=32, depth=1, heads=2, emb=8,
-                      steps=2, position_steps=2)
+    head = TokenPrior(**TINY)
     head.prepare(x, y)
     assert torch.isfinite(head.loss(x, y))
+    assert set(head.last_parts) == {"positions", "codes"} and all(v is not None for v in head.last_parts.values())
     unseen = x.clone()
     unseen[unseen == 14] = 30  # a code no training window uses (a held-out video's): not scored, still finite
     assert torch.isfinite(head.loss(unseen, y, phase="codes", ratio=1.0))
@@ -215,14 +219,52 @@ def test_token_prior_loss_phases_and_samples_are_snapped_training_windows():
         head.loss(x, y, generator=torch.Generator().manual_seed(0), phase=phase, ratio=0.5)
         assert head.last_parts[phase] is not None and math.isfinite(head.last_parts[phase])
         other = "codes" if phase == "positions" else "positions"
-        assert head.last_parts[other] is None  # the loss is on the masked tokens of that phase only
+        assert head.last_parts[other] is None  # the loss is on the masked tokens of that stage only
     s = head.sample(torch.tensor([0, 1, 1]), generator=torch.Generator().manual_seed(0))
     assert s.shape == (3, 4, 12, 12)
     assert ((s == 7) | ((s >= 10) & (s < 19))).all()
     assert ((s != 7).flatten(2).sum(-1) <= 9).all()  # at most one window per step
-    again = TokenPrior(in_shape=(4, 12, 12), codebook_size=50, window=3, dim=32, depth=1, heads=2, emb=8,
-                       steps=2, position_steps=2)
+    again = TokenPrior(**TINY)
     again.load_state_dict(head.state_dict())
     assert torch.equal(again.train_windows, head.train_windows)
     assert torch.equal(again.sample(torch.tensor([1]), generator=torch.Generator().manual_seed(1)),
                        head.sample(torch.tensor([1]), generator=torch.Generator().manual_seed(1)))
+
+
+def test_token_prior_track_stage_sees_augmented_copies_of_the_batch():
+    from magtask_plugins.token_prior import TokenPrior
+
+    x, y = moving_dot_indices()
+    head = TokenPrior(**{**TINY, "track_copies": 3})
+    head.prepare(x, y)
+    seen = []
+    original = head.tracks.loss
+    head.tracks.loss = lambda track, labels, *a: seen.append((track, labels)) or original(track, labels, *a)
+    head.train()
+    head.loss(x, y, generator=torch.Generator().manual_seed(0), phase="positions")
+    track, labels = seen[-1]
+    assert track.shape == (3 * len(x), 4, 2) and torch.equal(labels, y.repeat(3))
+    head.eval()
+    head.loss(x, y, generator=torch.Generator().manual_seed(0), phase="positions")
+    assert seen[-1][0].shape == (len(x), 4, 2)  # validation: the real tracks, once
+
+
+def test_token_prior_snaps_windows_by_code_distance_not_token_mismatches():
+    from magtask_plugins.token_prior import TokenPrior
+
+    levels = [5, 5, 2]  # 50 codes; code = d0 + 5 d1 + 25 d2
+    head = TokenPrior(**{**TINY, "levels": levels})
+    bg, core = 0, 4 + 5 * 4 + 25  # digits (0, 0, 0) and (4, 4, 1): far apart in code space
+    near = 1  # digits (1, 0, 0): one FSQ step from the background
+    a = torch.full((9,), bg)
+    a[0] = a[1] = near  # two cells differ from the query, each a little
+    b = torch.full((9,), bg)
+    b[4] = core  # one cell differs, a lot
+    head.train_windows = torch.stack([a, b])
+    query = torch.full((1, 4, 2 + 9), bg)
+    query[..., :2] = head.abs0  # some position tokens; snapping touches the windows only
+    out = head.snap_windows(query.flatten(1)).view(1, 4, -1)
+    assert (out[..., 2:] == a).all()
+    head.levels = None  # without FSQ levels: fewest token mismatches
+    out = head.snap_windows(query.flatten(1)).view(1, 4, -1)
+    assert (out[..., 2:] == b).all()
