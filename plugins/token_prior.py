@@ -38,6 +38,7 @@ from torch import nn
 
 from magtask import HeadSpec, hookimpl
 from magtask_plugins.dot_windows import centres, crop, index_digits, index_mass, paste
+from magtask_plugins.maskgit import random_mask, unmask_round
 from magtask_plugins.track_maskgit import TrackMaskGIT
 
 CODE, ABS, DISP = 0, 1, 2  # slot kinds
@@ -45,7 +46,7 @@ CODE, ABS, DISP = 0, 1, 2  # slot kinds
 
 class TokenPrior(nn.Module):
     conditional = True
-    # 44 steps per epoch of the default 1 400 training videos, ~5.7 s per epoch on 2 quiet cores; the track
+    # 44 steps per epoch of the default 1 400 training videos, 268 s for 40 epochs on 2 quiet cores; the track
     # stage is still improving at 25 epochs (proxy class accuracy of its tracks 0.84 at 1 100 steps, 0.88 at 2 200)
     train_defaults = {"epochs": 40, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.01, "patience": 40}
 
@@ -83,8 +84,8 @@ class TokenPrior(nn.Module):
                                    heads=heads, class_dropout=class_dropout)
         self.tok = nn.Embedding(self.mask_id + 1, emb)
         self.slot = nn.Parameter(torch.randn(self.slots, emb))
-        self.n_off = k * self.res + 1  # offsets 0..k*res; one more: unknown
-        self.off = nn.Embedding(2 * (self.n_off + 1), dim)
+        self.n_off = k * self.res + 1  # offsets 0..k*res
+        self.off = nn.Embedding(2 * self.n_off, dim)
         self.inp = nn.Linear(3 * self.slots * emb, dim)  # a step and its two neighbours
         self.register_buffer("freqs", torch.tensor([0.125, 0.25, 0.5, 1.0, 2.0]) * math.pi, persistent=False)
         self.num = nn.Linear(2 * (2 + 2 * len(self.freqs)), dim)  # row/col values as numbers
@@ -96,7 +97,7 @@ class TokenPrior(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.skip = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim))
         self.out = nn.Linear(dim, self.slots * emb)
-        self.head = nn.Linear(emb, self.n_out)
+        self.head = nn.Linear(emb, self.codebook_size)  # window slots hold codes only
 
     def _load_from_state_dict(self, state, prefix, *args, **kwargs):  # the window dictionary's size is the data's
         if prefix + "train_windows" in state:
@@ -131,9 +132,10 @@ class TokenPrior(nn.Module):
         d = torch.cat([s[:, :1] - self.abs0, s[:, 1:] - self.disp0 - self.max_disp], 1)
         return d.cumsum(1).clamp(0, self.n_abs - 1)
 
-    def to_seq(self, idx: torch.Tensor) -> torch.Tensor:
+    def to_seq(self, idx: torch.Tensor, q: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, t, h, w) indices (and their track, if already computed) -> (B, L)."""
         idx = idx.long()
-        q = self.track(idx)
+        q = self.track(idx) if q is None else q
         win = crop(idx, self.corners(q), self.k).flatten(2)
         return torch.cat([self.lead_tokens(q), win], -1).flatten(1)
 
@@ -168,18 +170,15 @@ class TokenPrior(nn.Module):
         ang = val[..., None] * self.freqs
         k = known.float()[..., None]
         x = x + self.num(torch.cat([k, val[..., None] / 8, ang.sin() * k, ang.cos() * k], -1).flatten(2))
-        x = x + self.off(off[..., 0]) + self.off(off[..., 1] + self.n_off + 1)
+        x = x + self.off(off[..., 0]) + self.off(off[..., 1] + self.n_off)
         h = torch.cat([self.cls(labels)[:, None], x], 1) + self.pos
         h = self.norm(self.body(h))[:, 1:] + self.skip(x)
         f = self.out(h).view(b, t, self.slots, -1) + self.slot
         return f.flatten(1, 2)
 
-    def logits(self, feats: torch.Tensor, kinds: torch.Tensor) -> torch.Tensor:
-        """(M, emb) features of slots of these kinds (M,) -> (M, n_out) logits, -inf off the slot's kind."""
-        ids = torch.arange(self.n_out)
-        allowed = torch.stack([(ids < self.abs0) & self.used[ids.clamp_max(self.codebook_size - 1)],
-                               (ids >= self.abs0) & (ids < self.disp0), ids >= self.disp0])
-        return self.head(feats).masked_fill(~allowed[kinds], float("-inf"))
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """(M, emb) features of window slots -> (M, codebook) logits, -inf on codes no training window uses."""
+        return self.head(feats).masked_fill(~self.used, float("-inf"))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
              phase: str | None = None, ratio: float | None = None) -> torch.Tensor:
@@ -187,11 +186,11 @@ class TokenPrior(nn.Module):
         tokens, over `track_copies` augmented copies of the batch's tracks) + the window stage's
         (cross-entropy on masked window tokens, every position known). phase ("positions" / "codes") and a
         fixed mask ratio are for diagnostics; by default both stages, mask ratio on the cosine schedule."""
-        x = x.long()
+        q = self.track(x.long())
         parts = {"positions": None, "codes": None}
         total = []
         if phase in (None, "positions"):
-            track = centres(index_mass(x, int(self.background), self.levels))
+            track = q.float() / self.res  # in cells, on the 1/res grid the track stage tokenises
             labels = y.long()
             if self.training:
                 track, labels = track.repeat(self.track_copies, 1, 1), labels.repeat(self.track_copies)
@@ -201,31 +200,22 @@ class TokenPrior(nn.Module):
             parts["positions"] = pos.item()
             total.append(pos)
         if phase in (None, "codes"):
-            codes = self.window_loss(x, y, generator, ratio)
+            codes = self.window_loss(self.to_seq(x, q), y, generator, ratio)
             if codes is not None:
                 parts["codes"] = codes.item()
                 total.append(codes)
         self.last_parts = parts
         return sum(total)
 
-    def window_loss(self, x: torch.Tensor, y: torch.Tensor, generator, ratio) -> torch.Tensor | None:
-        seq = self.to_seq(x)
+    def window_loss(self, seq: torch.Tensor, y: torch.Tensor, generator, ratio) -> torch.Tensor | None:
         b, n = seq.shape
-        is_code = (self.kind == CODE).expand(b, n)
-        n_cand = is_code.sum(1, keepdim=True)
-        if ratio is None:
-            u = torch.rand(b, 1, generator=generator)
-            n_mask = (torch.cos(u * math.pi / 2) * n_cand).ceil().clamp(min=1)  # MaskGIT's cosine schedule
-        else:
-            n_mask = (ratio * n_cand).ceil().clamp(min=1)
-        r = torch.rand(b, n, generator=generator).masked_fill(~is_code, 2.0)
-        mask = r.argsort(1).argsort(1) < n_mask
+        mask = random_mask((self.kind == CODE).expand(b, n), ratio, generator)
         labels = y.long().clone()
         if self.training and self.class_dropout > 0:
             labels[torch.rand(b, generator=generator) < self.class_dropout] = self.n_classes
         feats = self.features(torch.where(mask, self.mask_id, seq), labels, self.offsets(self.positions(seq)))
         target = seq[mask]
-        lg = self.logits(feats[mask], self.kind.expand(b, n)[mask])
+        lg = self.logits(feats[mask])
         seen = torch.isfinite(lg.gather(1, target[:, None]).squeeze(1))  # held out: a code no training window uses
         if not seen.any():  # is not scored (it would be infinite)
             return None
@@ -272,22 +262,8 @@ class TokenPrior(nn.Module):
         total = int(cand[0].sum())
         for s in range(n_steps):
             masked = (seq == self.mask_id) & cand
-            kinds = self.kind.expand_as(masked)[masked]
-            logit = self.logits(self.features(seq, labels, off)[masked], kinds)
-            logp = F.log_softmax(logit / max(self.temperature, 1e-6), -1)
-            pick = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
-            frac = (s + 1) / n_steps
-            gumbel = -torch.log(-torch.log(torch.rand(len(pick), generator=generator).clamp(1e-20, 1)))
-            conf = torch.full(seq.shape, float("inf"))
-            conf[masked] = logp.gather(1, pick[:, None]).squeeze(1) + self.noise * (1 - frac) * gumbel
-            proposal = seq.clone()
-            proposal[masked] = pick
-            keep_masked = int(math.floor(total * math.cos(math.pi / 2 * frac)))
-            keep_masked = min(keep_masked, int(masked.sum(1).min()) - 1) if s < n_steps - 1 else 0
-            if keep_masked > 0:
-                cut = conf.sort(1).values[:, keep_masked - 1:keep_masked]
-                proposal[(conf <= cut) & masked] = self.mask_id
-            seq = proposal
+            logp = F.log_softmax(self.logits(self.features(seq, labels, off)[masked]) / max(self.temperature, 1e-6), -1)
+            seq = unmask_round(seq, masked, logp, s, n_steps, total, self.mask_id, self.noise, generator)
         return seq
 
 

@@ -15,7 +15,7 @@ with a learnt embedding per value instead, the model stayed at the marginals (he
 tokens, the class dropped ("no class") 10 % of the time, tracks augmented by the frame's dihedral
 group and time reversal (the judge's families are invariant to both). Sampling: `steps` rounds,
 each samples every masked token, keeps the most confident (confidence + annealed Gumbel noise) and
-re-masks the rest on the cosine schedule.
+re-masks the rest on the cosine schedule (magtask_plugins.maskgit).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from magtask_plugins.maskgit import random_mask, unmask_round
 
 
 class TrackMaskGIT(nn.Module):
@@ -86,13 +88,8 @@ class TrackMaskGIT(nn.Module):
              ratio: float | None = None) -> torch.Tensor:
         """track (B, t, 2) in cells: cross-entropy on the masked tokens (ratio: a fixed mask fraction)."""
         seq = self.tokens(track)
-        b, n = seq.shape
-        if ratio is None:
-            u = torch.rand(b, 1, generator=generator)
-            n_mask = (torch.cos(u * math.pi / 2) * n).ceil().clamp(min=1)  # MaskGIT's cosine schedule
-        else:
-            n_mask = torch.full((b, 1), float(max(1, math.ceil(ratio * n))))
-        mask = torch.rand(b, n, generator=generator).argsort(1).argsort(1) < n_mask
+        mask = random_mask(torch.ones_like(seq, dtype=torch.bool), ratio, generator)
+        b = len(seq)
         labels = labels.long().clone()
         if self.training and self.class_dropout > 0:
             labels[torch.rand(b, generator=generator) < self.class_dropout] = self.n_classes
@@ -103,22 +100,10 @@ class TrackMaskGIT(nn.Module):
     def sample(self, labels: torch.Tensor, steps: int = 16, temperature: float = 1.0, noise: float = 2.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """labels (B,) -> (B, t, 2) long: centres in 1/res cells."""
-        b, n = len(labels), self.length
-        seq = torch.full((b, n), self.mask_id)
+        seq = torch.full((len(labels), self.length), self.mask_id)
         steps = max(1, int(steps))
         for s in range(steps):
             masked = seq == self.mask_id
-            logp = F.log_softmax(self(seq, labels.long()) / max(temperature, 1e-6), -1)
-            pick = torch.multinomial(logp.exp().view(-1, self.vocab), 1, generator=generator).view(b, n)
-            frac = (s + 1) / steps
-            gumbel = -torch.log(-torch.log(torch.rand(b, n, generator=generator).clamp(1e-20, 1)))
-            conf = logp.gather(-1, pick[..., None]).squeeze(-1) + noise * (1 - frac) * gumbel
-            conf = torch.where(masked, conf, torch.inf)
-            proposal = torch.where(masked, pick, seq)
-            keep_masked = int(math.floor(n * math.cos(math.pi / 2 * frac))) if s < steps - 1 else 0
-            keep_masked = min(keep_masked, int(masked.sum(1).min()) - 1)  # unmask at least one a round
-            if keep_masked > 0:
-                cut = conf.sort(1).values[:, keep_masked - 1:keep_masked]
-                proposal = torch.where((conf <= cut) & masked, self.mask_id, proposal)
-            seq = proposal
+            logp = F.log_softmax(self(seq, labels.long())[masked] / max(temperature, 1e-6), -1)
+            seq = unmask_round(seq, masked, logp, s, steps, self.length, self.mask_id, noise, generator)
         return self.track(seq)
