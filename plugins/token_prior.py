@@ -46,7 +46,7 @@ CODE, ABS, DISP = 0, 1, 2  # slot kinds
 
 class TokenPrior(nn.Module):
     conditional = True
-    # 44 steps per epoch of the default 1 400 training videos, 268 s for 40 epochs on 2 quiet cores; the track
+    # 44 steps per epoch of the default 1 400 training videos, 234-244 s for 40 epochs on 2 quiet cores; the track
     # stage is still improving at 25 epochs (proxy class accuracy of its tracks 0.84 at 1 100 steps, 0.88 at 2 200)
     train_defaults = {"epochs": 40, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.01, "patience": 40}
 
