@@ -2,8 +2,8 @@
 
 The head contract for this task (docs/plugins.md has the general one):
 
-    head = spec.build(in_shape=[...], n_classes=4, codebook_size=K, levels=[8, 5, 5, 5])
-                                (levels: the tokenizer's FSQ levels, None if it has none)
+    head = spec.build(in_shape=[...], n_classes=4, codebook_size=K, levels=[8, 5, 5, 5], frames=16)
+                                (levels: the tokenizer's FSQ levels, None if it has none; frames: T)
     head.conditional            bool: samples are drawn per class (False: class_match is null)
     head.fit(x, y)              a fitted head (e.g. a Gaussian) ...
     head.loss(x, y, generator)  ... or a torch.nn.Module trained by the shared loop on this loss
@@ -11,6 +11,11 @@ The head contract for this task (docs/plugins.md has the general one):
                                 optimizer is made (e.g. to find the codes in use)
     head.sample(labels, generator) -> codes (B, C, t, h, w) float, or indices (B, t, h, w) int
     head.snap_to_grid           latents heads: True to round samples onto the FSQ grid before decoding
+    head.wants_frame_tracks     optional, True: fit / prepare get a third argument, the dot's track per
+                                frame (N, T, 2) as (row, col) in latent cells (a cell's centre at an
+                                integer), read by the judge's tracker off the tokenizer's reconstruction
+                                of each training video's codes (frame_tracks): codes and the tokenizer
+                                only, never the pixels of the dataset, never another split
 
 x is what the head consumes (latents (N, C, t, h, w) on the FSQ grid, or indices (N, t, h, w)), y the
 class labels; `labels` are the requested classes (-1 for an unconditional head).
@@ -52,7 +57,7 @@ import torch
 from rich.table import Table
 
 from magtask import CLASS_NAMES, MagtaskError, TaskSpec, UsageError, hookimpl
-from magtask.console import out
+from magtask.console import out, progress_bar
 from magtask.data.splits import TEST, TRAIN, VAL
 from magtask.judge import fill_gaps, train_judge
 from magtask.loop import TrainConfig, fit_or_train
@@ -86,6 +91,23 @@ def tracks(videos, batch: int = 256) -> np.ndarray:
     if len(videos) == 0:
         return np.zeros((0, videos.shape[1], 2), np.float32)
     return np.concatenate([dot_centroids(np.asarray(videos[i:i + batch])) for i in range(0, len(videos), batch)])
+
+
+@torch.no_grad()
+def frame_tracks(tokenizer, codes, image_size: int, batch: int = 64, device="cpu", tick=None) -> torch.Tensor:
+    """codes (N, C, t, h, w) -> (N, T, 2) float32: the dot's (row, col) per frame of each code's decoded
+    video, in latent cells (pixel centre / cell size - 0.5); frames without a dot take the nearest
+    frame's centre (judge.fill_gaps), a video without one stays at 0."""
+    cell = image_size / codes.shape[-1]
+    parts = []
+    for lo in range(0, len(codes), batch):
+        c = torch.as_tensor(np.asarray(codes[lo:lo + batch], dtype=np.float32))
+        video = (tokenizer.decode(c.to(device)).cpu() * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+        parts.append(fill_gaps(dot_centroids(video)))
+        if tick is not None:
+            tick(len(c))
+    xy = torch.from_numpy(np.concatenate(parts)).float()
+    return torch.stack([xy[..., 1], xy[..., 0]], -1) / cell - 0.5
 
 
 def tracked(c: np.ndarray) -> np.ndarray:
@@ -183,7 +205,7 @@ def run(ctx) -> dict:
     fsq = getattr(ctx.tokenizer, "fsq", None)
     config = {"in_shape": list(x_train.shape[1:]), "n_classes": len(CLASS_NAMES),
               "codebook_size": ctx.tokenizer.codebook_size,
-              "levels": list(fsq.levels) if fsq is not None else None}
+              "levels": list(fsq.levels) if fsq is not None else None, "frames": int(ctx.dataset.frames)}
     torch.manual_seed(ctx.seed)
     head = ctx.head.build(**config)
     want = requested_labels(head, ctx.options)  # checked before any training
@@ -204,9 +226,14 @@ def run(ctx) -> dict:
         return -sum(parts) / len(x_val)
 
     t0 = time.perf_counter()
+    extra = ()
+    if getattr(head, "wants_frame_tracks", False):  # counted in the training time
+        with progress_bar("tracking the dot in the training reconstructions", len(train_idx), ctx.quiet) as tick:
+            extra = (frame_tracks(ctx.tokenizer, ctx.codes.latents[train_idx], ctx.dataset.size,
+                                  device=ctx.device, tick=tick),)
     if callable(getattr(head, "prepare", None)):
-        head.prepare(x_train, y_train)
-    hist = fit_or_train(head, (x_train, y_train), dict(
+        head.prepare(x_train, y_train, *extra)
+    hist = fit_or_train(head, (x_train, y_train, *extra), dict(
         tensors=(x_train, y_train), loss_fn=loss_fn, cfg=cfg, val_score=val_score if len(val_idx) else None,
         describe=f"training {ctx.head.name}"))
     train_seconds = time.perf_counter() - t0

@@ -104,6 +104,28 @@ def test_snap_to_grid_keeps_grid_codes_and_rounds_the_rest(tiny_tokenizer):
     assert wild.abs().max() <= 1.0
 
 
+def test_frame_tracks_of_reconstructions_are_in_latent_cells(tmp_path):
+    """What a head that wants frame tracks is given: the dot per frame in the tokenizer's reconstruction
+    of each training video's codes, as (row, col) in latent cells (a cell's centre at an integer)."""
+    from magtask.data.dataset import load_dataset
+    from magtask.data.generate import generate_dataset
+    from magtask.metrics import dot_centroids
+    from magtask.tokenizer.io import load_tokenizer
+    from magtask_plugins.generate import frame_tracks
+
+    generate_dataset(tmp_path / "d.safetensors", per_class=1, seed=4321)
+    videos = np.asarray(load_dataset(tmp_path / "d.safetensors").videos)
+    tok = load_tokenizer(None)
+    with torch.no_grad():
+        codes = tok.quantize(tok.encode(torch.from_numpy(videos).float() / 255))[0]
+    got = frame_tracks(tok, codes, image_size=64, batch=3)
+    assert got.shape == (4, 16, 2) and torch.isfinite(got).all()
+    real = torch.from_numpy(dot_centroids(videos))  # (x, y) in pixels
+    cell = 64 / codes.shape[-1]
+    expect = torch.stack([real[..., 1], real[..., 0]], -1) / cell - 0.5
+    assert (got - expect).norm(dim=-1).max() < 0.25  # a quarter of a cell: one pixel
+
+
 def test_gaussian_prior_fits_mean_and_samples_by_group():
     from magtask_plugins.gaussian_prior import GaussianPrior
 
@@ -144,18 +166,40 @@ def test_windows_crop_and_paste_round_trip():
     assert torch.equal(paste(win, corners, torch.zeros(2), 8, 8), grid)  # the whole dot is inside the window
 
 
-def test_class_conditional_prior_samples_real_windows_on_the_background():
+def moving_dot_frames(x, y):
+    """The frame tracks of moving_dot_latents: 2 frames per step, (row, col) in cells; the dot's 2 x 2
+    block at step s is crossed from a quarter cell before its centre to a quarter after."""
+    t = x.shape[2]
+    mass = x[:, 0]  # (n, t, h, w): 1.0 on the dot
+    rows = torch.arange(x.shape[3]).float()
+    p = mass / mass.sum((2, 3), keepdim=True)
+    centre = torch.stack([(p.sum(3) * rows).sum(-1), (p.sum(2) * rows).sum(-1)], -1)  # (n, t, 2)
+    move = torch.where(y[:, None] == 0, torch.tensor([0.0, 1.0]), torch.tensor([1.0, 0.0]))  # (n, 2)
+    frames = torch.stack([centre - 0.25 * move[:, None], centre + 0.25 * move[:, None]], 2)
+    return frames.reshape(len(x), 2 * t, 2)
+
+
+def test_class_conditional_prior_follows_its_sampled_frame_track_with_training_windows():
     from magtask_plugins.class_conditional_prior import ClassConditionalPrior
 
     x, y = moving_dot_latents()
+    frames = moving_dot_frames(x, y)
     head = ClassConditionalPrior(in_shape=(2, 4, 8, 8), rank=2, components=2, window=3)
-    head.fit(x, y)
+    assert head.wants_frame_tracks
+    head.fit(x, y, frames)
     assert torch.equal(head.background, torch.zeros(2))
-    s = head.sample(torch.tensor([0, 0, 1, 1, 1]), generator=torch.Generator().manual_seed(0))
-    assert s.shape == (5, 2, 4, 8, 8) and torch.isfinite(s).all()
+    labels = torch.tensor([0] * 6 + [1] * 6)
+    s = head.sample(labels, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (12, 2, 4, 8, 8) and torch.isfinite(s).all()
     assert set(s.unique().tolist()) <= {0.0, 0.5, 1.0}  # values of training windows: on the grid
-    dot = (s[:, 0] == 1.0).flatten(2).sum(-1)  # (5, t) cells of the dot per step
-    assert (dot == 4).all()  # one whole 2x2 dot per step, as in training
+    dot = s[:, 0] == 1.0  # (12, t, h, w)
+    assert (dot.flatten(2).sum(-1) == 4).all()  # one whole 2x2 dot per step, as in training
+    idx = torch.arange(8).float()
+    rows = (dot.sum(3) * idx).sum(-1) / 4  # (12, t) the dot's centre
+    cols = (dot.sum(2) * idx).sum(-1) / 4
+    # class 0 moves right one cell a step, class 1 down, as the sampled frame tracks say
+    assert torch.equal(cols[:6].diff(dim=1), torch.ones(6, 3)) and (rows[:6].diff(dim=1) == 0).all()
+    assert torch.equal(rows[6:].diff(dim=1), torch.ones(6, 3)) and (cols[6:].diff(dim=1) == 0).all()
     state = head.state_dict()
     again = ClassConditionalPrior(in_shape=(2, 4, 8, 8), rank=2, components=2, window=3)
     again.load_state_dict(state)
@@ -163,6 +207,25 @@ def test_class_conditional_prior_samples_real_windows_on_the_background():
                        head.sample(torch.tensor([1]), generator=torch.Generator().manual_seed(1)))
     with pytest.raises(Exception, match="not fitted"):
         ClassConditionalPrior(in_shape=(2, 4, 8, 8), components=2, window=3).sample(torch.tensor([0]))
+    with pytest.raises(Exception, match="frame tracks"):
+        ClassConditionalPrior(in_shape=(2, 4, 8, 8), components=2, window=3).fit(x, y)
+
+
+def test_class_conditional_prior_picks_the_training_window_whose_frames_match():
+    """Two training videos of one class share their step centres but not where the dot is within each
+    frame: the window follows the frames, which only the frame track tells apart."""
+    from magtask_plugins.class_conditional_prior import ClassConditionalPrior
+
+    x, y = moving_dot_latents(n=2, seed=3)
+    x[1], y[1] = x[0].clone(), y[0]
+    x[1, 1][x[0, 0] > 0] = -0.5  # the second video's windows hold other codes
+    frames = moving_dot_frames(x, y)
+    frames[1] = frames[0].view(4, 2, 2).flip(1).reshape(8, 2)  # and its dot crosses each block the other way
+    head = ClassConditionalPrior(in_shape=(2, 4, 8, 8), rank=1, components=1, window=3)
+    head.fit(x, y, frames)
+    for video in (0, 1):
+        corners, keys = head.frame_corners_and_keys(frames[video:video + 1])
+        assert torch.equal(head.nearest_windows(keys), head.windows[video * 4:(video + 1) * 4]), video
 
 
 def moving_dot_indices(n=8, t=4, size=12, seed=0):
