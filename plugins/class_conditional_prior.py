@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from magtask import HeadSpec, MagtaskError, hookimpl
-from magtask_plugins.dot_windows import crop, paste
+from magtask_plugins.dot_windows import corners_around, crop, nearest_rows, paste
 from magtask_plugins.gaussian_prior import GaussianPrior
 
 
@@ -77,15 +77,12 @@ class ClassConditionalPrior(nn.Module):
         frames sit inside the window (B, t, 2 T/t)."""
         _, t, h, w = self.in_shape
         per = frames.view(len(frames), t, -1, 2)  # (B, t, T/t, 2)
-        top = torch.tensor([h - self.k, w - self.k])
-        corners = torch.minimum((per.mean(2) - (self.k - 1) / 2).round().long().clamp_min(0), top)
+        corners = corners_around(per.mean(2), self.k, h, w)
         return corners, (per - corners[:, :, None].float()).flatten(2)
 
     def nearest_windows(self, keys: torch.Tensor) -> torch.Tensor:
         """(B, t, 2 T/t) keys -> (B * t, k, k, C): the training window whose frames sat nearest."""
-        q = keys.reshape(-1, self.keys.shape[1])
-        best = torch.cat([torch.cdist(q[i:i + 4096], self.keys).argmin(1) for i in range(0, len(q), 4096)])
-        return self.windows[best]
+        return self.windows[nearest_rows(keys.reshape(-1, self.keys.shape[1]), self.keys)]
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor, y: torch.Tensor, frames: torch.Tensor | None = None) -> None:

@@ -11,6 +11,8 @@ tokenizer; k = 3 does not).
     corners (B, t, 2)        (row, col) of the k x k window holding the most mass, in 0..h-k / 0..w-k
     crop(grid, corners, k)   (B, t, h, w, ...) -> (B, t, k, k, ...)
     paste(windows, corners, fill, h, w) -> (B, t, h, w, ...): fill everywhere, the windows on top
+    corners_around(centres, k, h, w)  the k x k window centred on each (row, col): round(centre - (k-1)/2)
+    nearest_rows(query, ref)          each query row's nearest reference row (a window dictionary look-up)
 Functions only; nothing here is learnt.
 """
 
@@ -67,6 +69,20 @@ def window_corners(mass: torch.Tensor, k: int) -> torch.Tensor:
     n_cols = w - k + 1
     best = box.flatten(1).argmax(1)
     return torch.stack([best // n_cols, best % n_cols], -1).view(b, t, 2)
+
+
+def corners_around(centres: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
+    """(..., 2) (row, col) in cells -> (..., 2) long: the corner round(centre - (k-1)/2) of the k x k
+    window centred there, kept inside the h x w grid."""
+    top = torch.tensor([h - k, w - k], device=centres.device)
+    return torch.minimum((centres - (k - 1) / 2).round().long().clamp_min(0), top)
+
+
+def nearest_rows(query: torch.Tensor, ref: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """(M, D), (R, D) -> (M,) long: the index of each query row's nearest ref row (Euclidean), `chunk`
+    query rows at a time so the distance matrix stays small."""
+    return torch.cat([torch.cdist(q, ref).argmin(1) for q in query.split(chunk)]) if len(query) \
+        else torch.zeros(0, dtype=torch.long)
 
 
 def _cells(corners: torch.Tensor, k: int):

@@ -93,19 +93,33 @@ def tracks(videos, batch: int = 256) -> np.ndarray:
     return np.concatenate([dot_centroids(np.asarray(videos[i:i + batch])) for i in range(0, len(videos), batch)])
 
 
+def to_uint8(video: torch.Tensor) -> np.ndarray:
+    """Decoded video in [0, 1] -> uint8 numpy, rounded."""
+    return (video.cpu() * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+
+
 @torch.no_grad()
-def frame_tracks(tokenizer, codes, image_size: int, batch: int = 64, device="cpu", tick=None) -> torch.Tensor:
-    """codes (N, C, t, h, w) -> (N, T, 2) float32: the dot's (row, col) per frame of each code's decoded
-    video, in latent cells (pixel centre / cell size - 0.5); frames without a dot take the nearest
-    frame's centre (judge.fill_gaps), a video without one stays at 0."""
-    cell = image_size / codes.shape[-1]
+def decoded(tokenizer, latents, index=None, batch: int = 64, device="cpu"):
+    """Yield the uint8 reconstructions (b, T, 3, H, W) of latents (N, C, t, h, w) (rows `index` of them,
+    if given), `batch` videos at a time: only one batch is read and decoded at once."""
+    n = len(latents) if index is None else len(index)
+    for lo in range(0, n, batch):
+        rows = slice(lo, lo + batch) if index is None else index[lo:lo + batch]
+        c = torch.as_tensor(np.asarray(latents[rows], dtype=np.float32))
+        yield to_uint8(tokenizer.decode(c.to(device)))
+
+
+def frame_tracks(tokenizer, latents, image_size: int, index=None, batch: int = 64, device="cpu",
+                 tick=None) -> torch.Tensor:
+    """latents (N, C, t, h, w) -> (N, T, 2) float32: the dot's (row, col) per frame of each decoded video,
+    in latent cells (pixel centre / cell size - 0.5); frames without a dot take the nearest frame's
+    centre (judge.fill_gaps), a video without one stays at 0."""
+    cell = image_size / latents.shape[-1]
     parts = []
-    for lo in range(0, len(codes), batch):
-        c = torch.as_tensor(np.asarray(codes[lo:lo + batch], dtype=np.float32))
-        video = (tokenizer.decode(c.to(device)).cpu() * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+    for video in decoded(tokenizer, latents, index, batch, device):
         parts.append(fill_gaps(dot_centroids(video)))
         if tick is not None:
-            tick(len(c))
+            tick(len(video))
     xy = torch.from_numpy(np.concatenate(parts)).float()
     return torch.stack([xy[..., 1], xy[..., 0]], -1) / cell - 0.5
 
@@ -178,21 +192,15 @@ def draw(ctx, head, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
         else:
             idx = s.long()
             codes = tok.indices_to_codes(idx)
-        video = tok.decode(codes.to(ctx.device)).cpu()
-        vids.append((video * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy())
+        vids.append(to_uint8(tok.decode(codes.to(ctx.device))))
         codes_all.append(codes.float().numpy())
         idx_all.append(idx.to(torch.int32).numpy())
     return np.concatenate(vids), np.concatenate(codes_all), np.concatenate(idx_all)
 
 
-@torch.no_grad()
 def reconstruct(ctx, index: np.ndarray, batch: int = 64) -> np.ndarray:
     """The tokenizer's reconstructions of these videos from their cached codes, uint8."""
-    parts = []
-    for lo in range(0, len(index), batch):
-        codes = torch.from_numpy(np.array(ctx.codes.latents[index[lo:lo + batch]], dtype=np.float32))
-        parts.append((ctx.tokenizer.decode(codes.to(ctx.device)).cpu() * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy())
-    return np.concatenate(parts)
+    return np.concatenate(list(decoded(ctx.tokenizer, ctx.codes.latents, index, batch, ctx.device)))
 
 
 def run(ctx) -> dict:
@@ -229,7 +237,7 @@ def run(ctx) -> dict:
     extra = ()
     if getattr(head, "wants_frame_tracks", False):  # counted in the training time
         with progress_bar("tracking the dot in the training reconstructions", len(train_idx), ctx.quiet) as tick:
-            extra = (frame_tracks(ctx.tokenizer, ctx.codes.latents[train_idx], ctx.dataset.size,
+            extra = (frame_tracks(ctx.tokenizer, ctx.codes.latents, ctx.dataset.size, index=train_idx,
                                   device=ctx.device, tick=tick),)
     if callable(getattr(head, "prepare", None)):
         head.prepare(x_train, y_train, *extra)

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask import HeadSpec, hookimpl
-from magtask_plugins.dot_windows import centres, crop, index_digits, index_mass, paste
+from magtask_plugins.dot_windows import centres, crop, index_digits, index_mass, nearest_rows, paste
 from magtask_plugins.maskgit import random_mask, unmask_round
 from magtask_plugins.track_maskgit import TrackMaskGIT
 
@@ -250,11 +250,11 @@ class TokenPrior(nn.Module):
             half = torch.tensor([l // 2 for l in self.levels], dtype=torch.float32)
             a = (index_digits(win, self.levels) / half).flatten(1)
             ref = (index_digits(self.train_windows, self.levels) / half).flatten(1)
-            best = [torch.cdist(a[lo:lo + 512], ref).argmin(1) for lo in range(0, len(a), 512)]
+            best = nearest_rows(a, ref, chunk=512)
         else:
-            best = [(win[lo:lo + 256, None] != self.train_windows[None]).sum(-1).argmin(1)
-                    for lo in range(0, len(win), 256)]
-        s[..., 2:] = self.train_windows[torch.cat(best)].view(b, t, -1)
+            best = torch.cat([(win[lo:lo + 256, None] != self.train_windows[None]).sum(-1).argmin(1)
+                              for lo in range(0, len(win), 256)])
+        s[..., 2:] = self.train_windows[best].view(b, t, -1)
         return s.flatten(1)
 
     def _unmask(self, seq, labels, cand, n_steps: int, off, generator) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask_plugins import fsq_levels
-from magtask_plugins.dot_windows import crop
+from magtask_plugins.dot_windows import corners_around, crop, nearest_rows
 from magtask_plugins.track_classifier import code_track
 
 SCALE = 8.0  # px: displacements and offsets are divided by this before the core sees them
@@ -34,9 +34,7 @@ SCALE = 8.0  # px: displacements and offsets are divided by this before the core
 
 def step_corners(cells: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
     """(B, t, 2) dot centres (x, y) in cells -> (B, t, 2) long (row, col) of the k x k window around them."""
-    rc = cells.flip(-1)
-    top = torch.tensor([h - k, w - k], device=cells.device)
-    return torch.minimum((rc - (k - 1) / 2).round().long().clamp_min(0), top)
+    return corners_around(cells.flip(-1), k, h, w)
 
 
 def corner_px(corners: torch.Tensor, patch: float) -> torch.Tensor:
@@ -188,8 +186,7 @@ class TrackPredictor(nn.Module):
         t = pos.shape[1]
         corners = step_corners(pos.mean(2) / self.patch - 0.5, self.k, self.h, self.w)
         query = (pos - corner_px(corners, self.patch)[:, :, None]).reshape(-1, 2 * self.s)
-        best = torch.cat([torch.cdist(q, self.keys).argmin(1) for q in query.split(4096)])
-        win = self.windows[best].view(b, t, self.k, self.k, self.c)
+        win = self.windows[nearest_rows(query, self.keys)].view(b, t, self.k, self.k, self.c)
         return paste_each(win, corners, background, self.h, self.w).permute(0, 4, 1, 2, 3).contiguous()
 
     @torch.no_grad()

@@ -166,14 +166,24 @@ def test_windows_crop_and_paste_round_trip():
     assert torch.equal(paste(win, corners, torch.zeros(2), 8, 8), grid)  # the whole dot is inside the window
 
 
+def test_window_helpers_place_corners_inside_the_grid_and_find_nearest_rows():
+    from magtask_plugins.dot_windows import corners_around, nearest_rows
+
+    c = corners_around(torch.tensor([[3.4, 3.6], [0.2, 7.9], [-2.0, 5.0]]), 3, 8, 8)
+    assert c.tolist() == [[2, 3], [0, 5], [0, 4]]  # round(centre - 1), clamped to 0..5
+    ref = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    query = torch.tensor([[9.0, 1.0], [1.0, 8.0], [0.5, 0.5], [6.0, 0.0], [0.0, 6.0]])
+    assert nearest_rows(query, ref, chunk=2).tolist() == [1, 2, 0, 1, 2]  # the same in chunks of 2
+    assert nearest_rows(query[:0], ref).shape == (0,)
+
+
 def moving_dot_frames(x, y):
     """The frame tracks of moving_dot_latents: 2 frames per step, (row, col) in cells; the dot's 2 x 2
     block at step s is crossed from a quarter cell before its centre to a quarter after."""
+    from magtask_plugins.dot_windows import centres
+
     t = x.shape[2]
-    mass = x[:, 0]  # (n, t, h, w): 1.0 on the dot
-    rows = torch.arange(x.shape[3]).float()
-    p = mass / mass.sum((2, 3), keepdim=True)
-    centre = torch.stack([(p.sum(3) * rows).sum(-1), (p.sum(2) * rows).sum(-1)], -1)  # (n, t, 2)
+    centre = centres(x[:, 0])  # (n, t, 2): channel 0 is 1.0 on the dot, 0 elsewhere
     move = torch.where(y[:, None] == 0, torch.tensor([0.0, 1.0]), torch.tensor([1.0, 0.0]))  # (n, 2)
     frames = torch.stack([centre - 0.25 * move[:, None], centre + 0.25 * move[:, None]], 2)
     return frames.reshape(len(x), 2 * t, 2)
