@@ -32,6 +32,8 @@ from magtask.data.defaults import default_dataset_path
 from magtask.data.splits import TEST, TRAIN, VAL
 from magtask.loop import TrainConfig, train
 from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
+from magtask import TrainData
+from magtask.contracts import SideInputs
 from magtask_plugins.classify import pick_per_class
 from magtask_plugins.mlp_classifier import MLPClassifier
 from magtask_plugins.track_classifier import TrackClassifier
@@ -107,15 +109,15 @@ def main() -> None:
         if c == "all":
             tr, val = tr_all, va
         else:
-            tr, val = pick_per_class(tr_all, labels, int(c), seed=0), va[:0]
+            tr, val = pick_per_class(tr_all, labels, int(c), seed=0, n_classes=len(ds.class_names)), va[:0]
         torch.manual_seed(0)
-        mlp = MLPClassifier(in_shape=lat.shape[1:], n_classes=4)
+        mlp = MLPClassifier(in_shape=lat.shape[1:], n_classes=len(ds.class_names))
         s_mlp = fit(mlp, lat[tr], y[tr], lat[val], y[val], TrainConfig(**{**MLPClassifier.train_defaults, "quiet": True}))
         a_mlp = accuracy(mlp, lat[te], y[te])
         torch.manual_seed(0)
-        track = TrackClassifier(in_shape=lat.shape[1:], n_classes=4)
+        track = TrackClassifier(n_classes=len(ds.class_names))
         t0 = time.perf_counter()
-        track.fit(lat[tr], y[tr])
+        track.fit(TrainData(x=lat[tr], y=y[tr], side=SideInputs("track-classifier", ("task_features",), {})))
         s_track = time.perf_counter() - t0
         a_track = accuracy(track, lat[te], y[te])
         torch.manual_seed(0)

@@ -10,15 +10,22 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0"
 
+from magtask.contracts import BuildConfig, ClassifyHead, GenerateHead, PredictHead, TrainData
 from magtask.errors import MagtaskError, UsageError
 from magtask.hookspecs import hookimpl
-from magtask.specs import CLASS_NAMES, HeadSpec, TaskSpec
+from magtask.specs import SIDE_INPUTS, HeadSpec, Option, TaskSpec
 
 __all__ = [
-    "CLASS_NAMES",
+    "BuildConfig",
+    "ClassifyHead",
+    "GenerateHead",
     "HeadSpec",
     "MagtaskError",
+    "Option",
+    "PredictHead",
+    "SIDE_INPUTS",
     "TaskSpec",
+    "TrainData",
     "UsageError",
     "__version__",
     "hookimpl",

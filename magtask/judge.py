@@ -79,7 +79,7 @@ def train_judge(dataset, seed: int = 0, steps: int = 400, batch: int = 256) -> J
     mean, std = x_tr.mean(0), x_tr.std(0) + 1e-6
     y_tr = torch.from_numpy(np.asarray(dataset.labels[train_idx]))
     gen = torch.Generator().manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(x_tr.shape[1], 64), torch.nn.ReLU(), torch.nn.Linear(64, 4))
+    model = torch.nn.Sequential(torch.nn.Linear(x_tr.shape[1], 64), torch.nn.ReLU(), torch.nn.Linear(64, len(dataset.class_names)))
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=gen) * (1.0 / max(p.shape[-1], 1)) ** 0.5)

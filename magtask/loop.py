@@ -3,7 +3,7 @@
 A task hands it a model, tensors, a loss and a validation score; it seeds, batches, optimises
 (AdamW, cosine schedule), shows rich progress (epoch, loss, validation score), keeps the weights of
 the best validation epoch (early stopping with patience), and restores them at the end.
-Heads that are fitted rather than trained provide fit(...) and go through `fit_or_train` too.
+Every task hands its head to `train_head`, which fits, trains or leaves it as its kind says.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from magtask.console import progress_bar
+from magtask.errors import MagtaskError
 
 
 def seed_everything(seed: int) -> None:
@@ -102,9 +103,27 @@ def train(model: torch.nn.Module, tensors: Sequence[torch.Tensor],
     return hist
 
 
-def fit_or_train(head, fit_args: tuple, train_kwargs: dict) -> History | None:
-    """A head with fit(...) is fitted (e.g. a Gaussian prior); any other head goes through train()."""
-    if callable(getattr(head, "fit", None)):
-        head.fit(*fit_args)
+def train_head(head, data, tensors: Callable[[], Sequence[torch.Tensor]], loss_fn, cfg: TrainConfig,
+               val_score: Callable[[torch.nn.Module], float] | None = None, describe: str = "training") -> History | None:
+    """Fit, train or leave a head as its kind says (magtask.contracts.head_kind); data is its TrainData.
+
+    A fitted head gets fit(data). A trained head gets prepare(data) if it has it, then train() on its
+    own train_tensors(data) (else `tensors()`, the task's default) with its own loss(*batch) (else the
+    task's `loss_fn(model, batch)`). A parameter-free head is used as built. History for trained heads."""
+    from magtask.contracts import head_kind
+
+    kind = head_kind(head)
+    if kind == "fitted":
+        head.fit(data)
         return None
-    return train(head, **train_kwargs)
+    if callable(getattr(head, "prepare", None)):
+        head.prepare(data)
+    if kind == "parameter-free":
+        return None
+    own = getattr(head, "train_tensors", None)
+    batches = own(data) if callable(own) else tensors()
+    if callable(getattr(head, "loss", None)):
+        loss_fn = lambda m, batch: m.loss(*batch)  # noqa: E731
+    if loss_fn is None:
+        raise MagtaskError(f"{describe}: a trained head of this task must define loss(...)")
+    return train(head, batches, loss_fn, cfg, val_score=val_score, describe=describe)

@@ -159,17 +159,35 @@ class Registry:
             close = [self.aliases.get(c, c) for c in difflib.get_close_matches(name, names, n=3, cutoff=0.5)]
             close = list(dict.fromkeys(close))
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            failed = self.failed_plugins(name)
+            if failed:
+                raise UsageError(f"head {name!r} is not available: " + "; ".join(f.line() for f in failed))
             listing = ", ".join(f"{h.name} ({h.task})" for h in self.heads.values())
-            raise UsageError(f"unknown head {name!r}.{hint} Heads (see `magtask list-heads`): {listing}")
+            broken = f" Plugins that failed to load: {'; '.join(f.line() for f in self.failures)}" if self.failures else ""
+            raise UsageError(f"unknown head {name!r}.{hint} Heads (see `magtask list-heads`): {listing}.{broken}")
         if spec.task != task:
             mine = ", ".join(h.name for h in self.heads.values() if h.task == task) or "none"
             raise UsageError(f"head {spec.name!r} is a {spec.task} head, not a {task} head. {task} heads: {mine}")
         return spec
 
+    def failed_plugins(self, head: str) -> list[Failure]:
+        """The failed plugins whose plugin or package name matches `head`: the likely providers of it."""
+        def norm(x: str) -> str:
+            return x.lower().replace("_", "-").removeprefix("magtask-")
+
+        return [f for f in self.failures if norm(head) in (norm(f.plugin), norm(f.package))
+                or norm(f.plugin) in norm(head)]
+
+    def head_named(self, name: str) -> HeadSpec:
+        """A head by name or alias, whatever its task."""
+        spec = self.heads.get(self.aliases.get(name, name))
+        if spec is None:
+            tasks = {h.task for h in self.heads.values()} or {""}
+            self.head(sorted(tasks)[0], name)  # raises the unknown-head error with its hints
+        return spec
+
     def head_rows(self) -> list[dict]:
-        return [{"name": h.name, "task": h.task, "aliases": list(h.aliases), "package": h.package,
-                 "version": h.version, "description": h.description, "consumes": h.consumes}
-                for h in sorted(self.heads.values(), key=lambda h: (h.task, h.name))]
+        return [h.row() for h in sorted(self.heads.values(), key=lambda h: (h.task, h.name))]
 
 
 @lru_cache(maxsize=1)

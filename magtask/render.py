@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from magtask.specs import CLASS_NAMES
 
 
 def ink(videos: np.ndarray) -> np.ndarray:
@@ -55,7 +54,7 @@ def trail_sheet(ds, per_class: int = 6, split: str = "test") -> np.ndarray:
     """A row per class of `per_class` trail tiles from one split of a Dataset."""
     idx = ds.indices(split)
     rows, labels = [], []
-    for c, name in enumerate(CLASS_NAMES):
+    for c, name in enumerate(ds.class_names):
         pick = idx[ds.labels[idx] == c][:per_class]
         if len(pick):
             rows.append(trails(np.asarray(ds.videos[np.sort(pick)])))
@@ -101,7 +100,7 @@ def confusion_image(matrix, names, cell: int = 48) -> np.ndarray:
 #   videos  (N, T, 3, H, W) uint8    what the head produced
 #   labels  (N,) int                 the class of each (requested, or true for predict runs; -1: none)
 #   truth   (N, T, 3, H, W) uint8    optional: the real videos, shown beside `videos`
-#   metadata class_names             optional JSON list (default: CLASS_NAMES)
+#   metadata class_names             JSON list, in label order (without it, rows are named by number)
 SAMPLES_FILE = "samples.safetensors"
 RENDER_FORMATS = ("gif", "mp4", "png")
 
@@ -138,11 +137,13 @@ def _rows(labels: np.ndarray, per_row: int, unlabelled_rows: int = 4) -> list[tu
 
 
 def _label(c: int, names) -> str:
-    return names[c] if 0 <= c < len(names) else "samples"
+    if 0 <= c < len(names):
+        return names[c]
+    return "samples" if c < 0 else f"class {c}"
 
 
 def sample_frames(videos: np.ndarray, labels: np.ndarray, truth: np.ndarray | None = None,
-                  names=CLASS_NAMES, per_row: int = 8, scale: int = 3) -> np.ndarray:
+                  names=(), per_row: int = 8, scale: int = 3) -> np.ndarray:
     """(N, T, 3, H, W) uint8 samples -> (T, H', W', 3) uint8 animation frames: a labelled row per class,
     each tile scaled up; with `truth`, each tile is truth | sample."""
     rows = _rows(np.asarray(labels), per_row)
@@ -162,7 +163,7 @@ def sample_frames(videos: np.ndarray, labels: np.ndarray, truth: np.ndarray | No
 
 
 def sample_trails(videos: np.ndarray, labels: np.ndarray, truth: np.ndarray | None = None,
-                  names=CLASS_NAMES, per_row: int = 8, scale: int = 3) -> np.ndarray:
+                  names=(), per_row: int = 8, scale: int = 3) -> np.ndarray:
     """One still: each sample's dot over all frames (blue early, red late), rows as sample_frames."""
     tiles, texts = [], []
     for c, idx in _rows(np.asarray(labels), per_row):

@@ -27,7 +27,10 @@ def resolve_device(device: str) -> str:
 def execute(task: TaskSpec, head: HeadSpec, data: Path | None = None, tokenizer_path: Path | None = None,
             seed: int = 0, epochs: int | None = None, run_dir: Path | None = None, overwrite: bool = False,
             options: dict | None = None, batch_size: int = 16, device: str = "cpu", quiet: bool = False,
-            started: float | None = None, tokenizer_config: str | None = None) -> dict:
+            started: float | None = None, tokenizer_config: str | None = None,
+            head_options: dict | None = None) -> dict:
+    """Run `task` with `head`; options and head_options are already validated (specs.resolve_options).
+    Returns the metrics written to RUN_DIR/metrics.json."""
     from magtask.data.defaults import default_dataset_path
     from magtask.tokenizer.resolve import hash_of, open_tokenizer
 
@@ -41,14 +44,16 @@ def execute(task: TaskSpec, head: HeadSpec, data: Path | None = None, tokenizer_
     codes = load_codes(dataset, tok, tok_hash, batch_size=batch_size, device=device, quiet=quiet)
     ctx = RunContext(task=task, head=head, dataset=dataset, tokenizer=tok, tokenizer_hash=tok_hash, codes=codes,
                      run_dir=run_dir, seed=seed, epochs=epochs, options=dict(options or {}), device=device,
-                     quiet=quiet)
+                     quiet=quiet, head_options=dict(head_options or {}))
     config = {"task": task.name, "head": head.name, "head_package": f"{head.package} {head.version}",
               "data": str(dataset.path), "tokenizer": str(tokenizer_path or "default"),
               "tokenizer_config": tokenizer_config, "seed": seed,
-              "epochs": epochs, "options": ctx.options, "device": device}
+              "epochs": epochs, "options": ctx.options, "head_options": ctx.head_options,
+              "side_inputs": list(head.side_inputs), "device": device}
     write_json(run_dir / "config.json", config)
     result = task.run(ctx)
     metrics = {"task": task.name, "head": head.name, "tokenizer": tok_hash, "data": dataset.hash, "seed": seed,
-               "seconds": round(time.perf_counter() - started, 3), **result, "run_dir": str(run_dir)}
+               "seconds": round(time.perf_counter() - started, 3), "side_inputs": list(head.side_inputs),
+               "options": ctx.head_options, "task_options": ctx.options, **result, "run_dir": str(run_dir)}
     write_json(run_dir / "metrics.json", metrics)
     return metrics

@@ -1,7 +1,7 @@
 """Run directories and what a task gets to work with (the RunContext).
 
-A run dir holds config.json (what was run), the head's weights (head.safetensors, its config in the
-metadata), the task's pictures and samples, and metrics.json, written last and atomically: a run
+A run dir holds config.json (what was run), the head (head.safetensors: its state and BuildConfig;
+load_head rebuilds it), the task's pictures and samples, and metrics.json, written last and atomically: a run
 that was interrupted has no metrics.json.
 """
 
@@ -67,9 +67,14 @@ class RunContext:
     run_dir: Path
     seed: int = 0
     epochs: int | None = None  # None: the task's / head's default
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # the task's options
     device: str = "cpu"
     quiet: bool = False
+    head_options: dict[str, Any] = field(default_factory=dict)  # the head's options, validated
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.dataset.class_names)
 
     def inputs(self, index: np.ndarray) -> torch.Tensor:
         """The head's inputs for these videos: quantized latents (float) or token indices (long).
@@ -83,14 +88,84 @@ class RunContext:
             return torch.from_numpy(open_lazy(self.codes.path, "indices")[index].astype(np.int64))
         return torch.from_numpy(np.asarray(open_lazy(self.codes.path, "latents")[index], dtype=np.float32))
 
-    def save_head(self, model: torch.nn.Module, config: dict) -> Path:
-        """head.safetensors: the weights, with the head's name and build config in the metadata."""
-        from safetensors.torch import save_file
+    def build_config(self, in_shape, task_config: dict | None = None):
+        """The BuildConfig every task hands its head (magtask/contracts.py)."""
+        from magtask.contracts import BuildConfig
 
-        path = self.run_dir / "head.safetensors"
-        tmp = path.with_name(".head.safetensors.tmp")
-        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp), metadata={"format": "magtask-head", "head": self.head.name,
-                                             "package": self.head.package, "config": json.dumps(config)})
-        os.replace(tmp, path)
-        return path
+        fsq = getattr(self.tokenizer, "fsq", None)
+        return BuildConfig(task=self.task.name, in_shape=tuple(int(s) for s in in_shape),
+                           class_names=self.class_names, codebook_size=int(self.tokenizer.codebook_size),
+                           levels=None if fsq is None else tuple(int(v) for v in fsq.levels),
+                           frames=int(self.dataset.frames), image_size=int(self.dataset.size),
+                           options=dict(self.head_options), task_config=dict(task_config or {}))
+
+    def build_head(self, config):
+        """spec.build(config), seeded by the run's seed."""
+        torch.manual_seed(self.seed)
+        return self.head.build(config)
+
+    def train_config(self, head):
+        """The shared loop's settings: the head's train_defaults, the run's seed and --epochs."""
+        from magtask.loop import TrainConfig
+
+        defaults = dict(getattr(head, "train_defaults", {}) or {})
+        return TrainConfig(**{**defaults, "seed": self.seed, "quiet": self.quiet,
+                              **({"epochs": self.epochs} if self.epochs else {})})
+
+    def side_inputs(self, providers: dict):
+        """The head's declared side inputs, each computed on first use by providers[name]()."""
+        from magtask.contracts import SideInputs
+
+        return SideInputs(self.head.name, self.head.side_inputs, providers)
+
+    def save_head(self, model, config) -> Path:
+        """head.safetensors: the head's state (if it has a state_dict), with its name, package and
+        BuildConfig in the metadata; load_head(run_dir) rebuilds it."""
+        return save_head(self.run_dir / "head.safetensors", self.head, model, config)
+
+
+def save_head(path: Path, spec: HeadSpec, model, config) -> Path:
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    state = model.state_dict() if callable(getattr(model, "state_dict", None)) else {}
+    state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    save_file(state, str(tmp), metadata={"format": "magtask-head", "head": spec.name, "task": spec.task,
+                                         "package": spec.package, "config": json.dumps(config.to_json())})
+    os.replace(tmp, path)
+    return path
+
+
+def load_head(run_dir: Path, registry=None):
+    """Rebuild the head a run saved: (HeadSpec, head in eval mode, BuildConfig).
+
+    The head's plugin must be installed (it is looked up by name); its weights are loaded strictly."""
+    from safetensors import safe_open
+
+    from magtask.contracts import BuildConfig
+    from magtask.registry import get_registry
+    from magtask.tensorfile import read_header
+
+    path = Path(run_dir) / "head.safetensors"
+    if not path.exists():
+        raise MagtaskError(f"{run_dir}: holds no saved head (head.safetensors)")
+    header, _ = read_header(path)
+    meta = header.get("__metadata__") or {}
+    if meta.get("format") != "magtask-head":
+        raise MagtaskError(f"{path}: not a magtask head file")
+    registry = registry or get_registry()
+    spec = registry.head(meta.get("task", ""), meta.get("head", ""))
+    try:
+        config = BuildConfig.from_json(json.loads(meta["config"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise MagtaskError(f"{path}: its build config is unreadable ({e})") from None
+    head = spec.build(config)
+    with safe_open(str(path), framework="pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    if state or callable(getattr(head, "load_state_dict", None)):
+        if not callable(getattr(head, "load_state_dict", None)):
+            raise MagtaskError(f"{path}: holds weights, but head {spec.name} cannot load them")
+        head.load_state_dict(state)
+    if callable(getattr(head, "eval", None)):
+        head.eval()
+    return spec, head, config

@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from magtask import HeadSpec, MagtaskError, hookimpl
+from magtask import GenerateHead, HeadSpec, MagtaskError, Option, hookimpl
 from magtask_plugins.dot_windows import corners_around, crop, nearest_rows, paste
 from magtask_plugins.gaussian_prior import GaussianPrior
 
@@ -47,10 +47,9 @@ def kmeans(x: torch.Tensor, m: int, iters: int = 20, seed: int = 0) -> torch.Ten
     return torch.cdist(x, cen).argmin(1)
 
 
-class ClassConditionalPrior(nn.Module):
+class ClassConditionalPrior(nn.Module, GenerateHead):
     conditional = True
     snap_to_grid = True
-    wants_frame_tracks = True
 
     def __init__(self, in_shape, n_classes: int = 4, rank: int = 4, components: int = 8, window: int = 4,
                  frames: int | None = None, **_):
@@ -84,12 +83,14 @@ class ClassConditionalPrior(nn.Module):
         """(B, t, 2 T/t) keys -> (B * t, k, k, C): the training window whose frames sat nearest."""
         return self.windows[nearest_rows(keys.reshape(-1, self.keys.shape[1]), self.keys)]
 
+    def fit(self, data) -> None:
+        """A fitted head: data.x latents, data.y classes, and the side input tracker_tracks."""
+        self.fit_tracks(data.x, data.y, data.side["tracker_tracks"])
+
     @torch.no_grad()
-    def fit(self, x: torch.Tensor, y: torch.Tensor, frames: torch.Tensor | None = None) -> None:
+    def fit_tracks(self, x: torch.Tensor, y: torch.Tensor, frames: torch.Tensor) -> None:
         """x (N, C, t, h, w) latents on the FSQ grid, y (N,) classes, frames (N, T, 2) the dot's (row, col)
-        per frame in latent cells (the task's frame_tracks)."""
-        if frames is None:
-            raise MagtaskError("class-conditional-prior needs the training videos' frame tracks (fit(x, y, frames))")
+        per frame in latent cells (the generate task's tracker_tracks)."""
         c, t, h, w = self.in_shape
         if frames.shape[1] != self.frames or frames.shape[1] % t:
             raise MagtaskError(f"class-conditional-prior was built for {self.frames} frames over {t} latent "
@@ -104,7 +105,7 @@ class ClassConditionalPrior(nn.Module):
             if len(rows):
                 groups[rows] = cl * self.m + kmeans(feats[rows], self.m)
         self.weights.copy_(torch.bincount(groups[groups >= 0], minlength=len(self.weights)).float())
-        self.prior.fit(feats, groups)
+        self.prior.fit_groups(feats, groups)
         self.prior.residual_std.zero_()  # no diagonal noise: it only jitters the track
         self.weights[~self.prior.fitted] = 0  # a cluster of one video has no Gaussian
         self.background.copy_(x.permute(0, 2, 3, 4, 1).reshape(-1, c).median(0).values)
@@ -131,7 +132,12 @@ class ClassConditionalPrior(nn.Module):
 def register_heads(register):
     register(HeadSpec(
         name="class-conditional-prior", task="generate", aliases=("class-conditional",), consumes="latents",
-        build=lambda **cfg: ClassConditionalPrior(**cfg),
+        build=lambda cfg: ClassConditionalPrior(cfg.in_shape, n_classes=cfg.n_classes, frames=cfg.frames,
+                                                **cfg.options),
+        side_inputs=("tracker_tracks", "training_code_windows"),
+        options=(Option("rank", int, 4, "principal directions of each cluster's track Gaussian", lo=1, hi=64),
+                 Option("components", int, 8, "k-means clusters of tracks per class", lo=1, hi=256),
+                 Option("window", int, 4, "side of the code window drawn at the dot, in latent cells", lo=1, hi=16)),
         description="Per class, a mixture of low-rank Gaussians over the dot's position in every frame; each "
                     "latent step takes the training 4x4 code window whose frames sat at the same places, pasted "
                     "onto the background code"))

@@ -31,11 +31,6 @@ def index_digits(indices: torch.Tensor, levels) -> torch.Tensor:
     return torch.stack(out, -1)
 
 
-def background_index(indices: torch.Tensor) -> int:
-    """The most common token: the background's."""
-    return int(torch.bincount(indices.flatten().long()).argmax())
-
-
 def index_mass(indices: torch.Tensor, background: int, levels=None) -> torch.Tensor:
     """(B, t, h, w) indices -> (B, t, h, w) float: squared distance of each cell's code from the
     background code (in code units, each channel in [-1, 1]); without levels, 1 where it differs."""

@@ -20,10 +20,10 @@ import math
 import torch
 from torch import nn
 
-from magtask import HeadSpec, MagtaskError, hookimpl
+from magtask import GenerateHead, HeadSpec, MagtaskError, Option, hookimpl
 
 
-class GaussianPrior(nn.Module):
+class GaussianPrior(nn.Module, GenerateHead):
     conditional = False
     snap_to_grid = True
 
@@ -42,9 +42,13 @@ class GaussianPrior(nn.Module):
     def _group(self, y: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(y) if self.mean.shape[0] == 1 else y
 
+    def fit(self, data) -> None:
+        """A fitted head: data.x (N, C, t, h, w) latents (one Gaussian over all of them)."""
+        self.fit_groups(data.x, data.y)
+
     @torch.no_grad()
-    def fit(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """x (N, C, t, h, w) latents, y (N,) classes: the mean, top-k directions and residual per group."""
+    def fit_groups(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """x (N, ...) rows, y (N,) their group: the mean, top-k directions and residual per group."""
         x = x.reshape(len(x), -1).double()
         groups = self._group(y.long())
         for g in range(self.mean.shape[0]):
@@ -81,6 +85,7 @@ class GaussianPrior(nn.Module):
 def register_heads(register):
     register(HeadSpec(
         name="gaussian-prior", task="generate", aliases=("gaussian",), consumes="latents",
-        build=lambda **cfg: GaussianPrior(**cfg),
+        build=lambda cfg: GaussianPrior(cfg.in_shape, rank=cfg.options["rank"]),
+        options=(Option("rank", int, 32, "principal directions kept", lo=1, hi=4096),),
         description="Unconditional Gaussian over flattened latents (top-32 PCA + diagonal residual, fitted in "
                     "closed form); samples snapped to the FSQ grid before decoding"))

@@ -1,24 +1,12 @@
 """Task `generate`: fit or train a head on the train split's codes, sample videos, decode and score them.
 
-The head contract for this task (docs/plugins.md has the general one):
-
-    head = spec.build(in_shape=[...], n_classes=4, codebook_size=K, levels=[8, 5, 5, 5], frames=16)
-                                (levels: the tokenizer's FSQ levels, None if it has none; frames: T)
-    head.conditional            bool: samples are drawn per class (False: class_match is null)
-    head.fit(x, y)              a fitted head (e.g. a Gaussian) ...
-    head.loss(x, y, generator)  ... or a torch.nn.Module trained by the shared loop on this loss
-    head.prepare(x, y)          optional, for a trained head: sees the training data once before the
-                                optimizer is made (e.g. to find the codes in use)
-    head.sample(labels, generator) -> codes (B, C, t, h, w) float, or indices (B, t, h, w) int
-    head.snap_to_grid           latents heads: True to round samples onto the FSQ grid before decoding
-    head.wants_frame_tracks     optional, True: fit / prepare get a third argument, the dot's track per
-                                frame (N, T, 2) as (row, col) in latent cells (a cell's centre at an
-                                integer), read by the judge's tracker off the tokenizer's reconstruction
-                                of each training video's codes (frame_tracks): codes and the tokenizer
-                                only, never the pixels of the dataset, never another split
-
-x is what the head consumes (latents (N, C, t, h, w) on the FSQ grid, or indices (N, t, h, w)), y the
-class labels; `labels` are the requested classes (-1 for an unconditional head).
+The head contract for this task is magtask.contracts.GenerateHead: build(config) (a BuildConfig,
+in_shape (C, t, h, w) latents or (t, h, w) indices), fitted by fit(data) or trained on
+loss(x, y, generator=None) (prepare(data) first, if it has one), then sample(labels, generator).
+The task provides one data side input, `tracker_tracks`, to a head that declares it: the dot's
+(row, col) per frame (N, T, 2) in latent cells (a cell's centre at an integer), read by the
+evaluation's tracker off the tokenizer's reconstruction of each training video's codes
+(frame_tracks): codes and the tokenizer only, never the dataset's pixels, never another split.
 
 Run-dir outputs: head.safetensors, samples.safetensors (the documented samples layout, read by
 `magtask render`), samples.png (each sample's dot track) and metrics.json.
@@ -56,11 +44,12 @@ import numpy as np
 import torch
 from rich.table import Table
 
-from magtask import CLASS_NAMES, MagtaskError, TaskSpec, UsageError, hookimpl
+from magtask import GenerateHead, MagtaskError, Option, TaskSpec, TrainData, UsageError, hookimpl
+from magtask.contracts import capability, head_kind
 from magtask.console import out, progress_bar
 from magtask.data.splits import TEST, TRAIN, VAL
 from magtask.judge import fill_gaps, train_judge
-from magtask.loop import TrainConfig, fit_or_train
+from magtask.loop import train_head
 from magtask.metrics import dot_centroids, one_dot_valid
 from magtask.render import labelled_grid, trails, write_image
 from magtask.tensorfile import write_tensors
@@ -159,18 +148,16 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 # -- the task ------------------------------------------------------------------------------------
-def requested_labels(head, options: dict) -> np.ndarray:
+def requested_labels(head, options: dict, names: tuple[str, ...]) -> np.ndarray:
     n = options.get("samples") or DEFAULT_SAMPLES
-    if int(n) < 1:
-        raise UsageError(f"--samples must be at least 1, not {n}")
     name = options.get("class_name")
-    if name is not None and name not in CLASS_NAMES:
-        raise UsageError(f"unknown class {name!r}; classes: {', '.join(CLASS_NAMES)}")
-    if not getattr(head, "conditional", False):
+    if name is not None and name not in names:
+        raise UsageError(f"unknown class {name!r}; classes: {', '.join(names)}")
+    if not capability(head, GenerateHead, "conditional"):
         if name is not None:
             raise UsageError(f"--class needs a class-conditional head; this one samples unconditionally")
-        return np.full(int(n) * len(CLASS_NAMES), -1, np.int64)  # as many samples as a conditional head
-    classes = [CLASS_NAMES.index(name)] if name is not None else range(len(CLASS_NAMES))
+        return np.full(int(n) * len(names), -1, np.int64)  # as many samples as a conditional head
+    classes = [names.index(name)] if name is not None else range(len(names))
     return np.repeat(np.array(list(classes), np.int64), int(n))
 
 
@@ -180,12 +167,13 @@ def draw(ctx, head, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     gen = torch.Generator().manual_seed(ctx.seed + 1)
     vids, codes_all, idx_all = [], [], []
     tok = ctx.tokenizer
+    snap = capability(head, GenerateHead, "snap_to_grid")
     for lo in range(0, len(labels), SAMPLE_BATCH):
         s = head.sample(torch.from_numpy(labels[lo:lo + SAMPLE_BATCH]), generator=gen)
         if s.dtype.is_floating_point:
             if not torch.isfinite(s).all():
                 raise MagtaskError(f"head {ctx.head.name} sampled NaN or Inf latents")
-            if getattr(head, "snap_to_grid", True):
+            if snap:
                 codes, idx = snap_to_grid(tok, s)
             else:
                 codes, idx = s.float(), snap_to_grid(tok, s)[1]
@@ -205,27 +193,18 @@ def reconstruct(ctx, index: np.ndarray, batch: int = 64) -> np.ndarray:
 
 def run(ctx) -> dict:
     labels = ctx.codes.labels
+    names = ctx.class_names
     train_idx, val_idx, test_idx = (ctx.codes.subset(s) for s in (TRAIN, VAL, TEST))
     if len(train_idx) == 0:
         raise MagtaskError("the training split is empty")
     x_train, y_train = ctx.inputs(train_idx), torch.from_numpy(labels[train_idx])
     x_val, y_val = ctx.inputs(val_idx), torch.from_numpy(labels[val_idx])
-    fsq = getattr(ctx.tokenizer, "fsq", None)
-    config = {"in_shape": list(x_train.shape[1:]), "n_classes": len(CLASS_NAMES),
-              "codebook_size": ctx.tokenizer.codebook_size,
-              "levels": list(fsq.levels) if fsq is not None else None, "frames": int(ctx.dataset.frames)}
-    torch.manual_seed(ctx.seed)
-    head = ctx.head.build(**config)
-    want = requested_labels(head, ctx.options)  # checked before any training
+    config = ctx.build_config(x_train.shape[1:])
+    head = ctx.build_head(config)
+    want = requested_labels(head, ctx.options, names)  # checked before any training
     missing = sorted({int(c) for c in want if c >= 0} - set(np.unique(labels[train_idx]).tolist()))
     if missing:
-        raise MagtaskError(f"the training split has no videos of class {', '.join(CLASS_NAMES[c] for c in missing)}")
-    defaults = getattr(head, "train_defaults", {})
-    cfg = TrainConfig(**{**defaults, "seed": ctx.seed, "quiet": ctx.quiet,
-                         **({"epochs": ctx.epochs} if ctx.epochs else {})})
-
-    def loss_fn(m, batch):
-        return m.loss(*batch)
+        raise MagtaskError(f"the training split has no videos of class {', '.join(names[c] for c in missing)}")
 
     def val_score(m):  # minus the mean validation loss, on masks that are the same every epoch
         gen = torch.Generator().manual_seed(12345)
@@ -233,21 +212,20 @@ def run(ctx) -> dict:
                  for i in range(0, len(x_val), 64)]
         return -sum(parts) / len(x_val)
 
-    t0 = time.perf_counter()
-    extra = ()
-    if getattr(head, "wants_frame_tracks", False):  # counted in the training time
+    def tracker_tracks():  # counted in the training time
         with progress_bar("tracking the dot in the training reconstructions", len(train_idx), ctx.quiet) as tick:
-            extra = (frame_tracks(ctx.tokenizer, ctx.codes.latents, ctx.dataset.size, index=train_idx,
-                                  device=ctx.device, tick=tick),)
-    if callable(getattr(head, "prepare", None)):
-        head.prepare(x_train, y_train, *extra)
-    hist = fit_or_train(head, (x_train, y_train, *extra), dict(
-        tensors=(x_train, y_train), loss_fn=loss_fn, cfg=cfg, val_score=val_score if len(val_idx) else None,
-        describe=f"training {ctx.head.name}"))
+            return frame_tracks(ctx.tokenizer, ctx.codes.latents, ctx.dataset.size, index=train_idx,
+                                device=ctx.device, tick=tick)
+
+    t0 = time.perf_counter()
+    data = TrainData(x=x_train, y=y_train, side=ctx.side_inputs({"tracker_tracks": tracker_tracks}),
+                     seed=ctx.seed)
+    hist = train_head(head, data, lambda: (x_train, y_train), None, ctx.train_config(head),
+                      val_score=val_score if len(val_idx) else None, describe=f"training {ctx.head.name}")
     train_seconds = time.perf_counter() - t0
     if isinstance(head, torch.nn.Module):
         head.eval()
-        ctx.save_head(head, config)
+    ctx.save_head(head, config)
 
     t0 = time.perf_counter()
     videos, codes, indices = draw(ctx, head, want)
@@ -258,18 +236,19 @@ def run(ctx) -> dict:
     write_tensors(ctx.run_dir / "samples.safetensors",
                   {"videos": videos, "labels": want, "judged": judged.astype(np.int64), "codes": codes,
                    "indices": indices},
-                  {"format": "magtask-samples", "class_names": json.dumps(list(CLASS_NAMES)), "task": "generate",
+                  {"format": "magtask-samples", "class_names": json.dumps(list(names)), "task": "generate",
                    "head": ctx.head.name})
     metrics = score(ctx, videos, want, judged, judge, train_idx, test_idx)
     metrics.update({
-        "conditional": bool(getattr(head, "conditional", False)),
-        "snapped_to_grid": bool(getattr(head, "snap_to_grid", True)) if codes.dtype.kind == "f" else True,
+        "conditional": bool(capability(head, GenerateHead, "conditional")),
+        "snapped_to_grid": bool(capability(head, GenerateHead, "snap_to_grid")) if codes.dtype.kind == "f" else True,
+        "head_kind": head_kind(head),
         "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
         "epochs_trained": len(hist.train_loss) if hist else None,
         "best_epoch": hist.best_epoch + 1 if hist else None,
         "train_seconds": round(train_seconds, 2), "sample_seconds": round(sample_seconds, 2),
     })
-    write_image(ctx.run_dir / "samples.png", sample_sheet(videos, want))
+    write_image(ctx.run_dir / "samples.png", sample_sheet(videos, want, names))
     if not ctx.quiet:
         show(metrics)
     return metrics
@@ -286,6 +265,7 @@ def score(ctx, videos, want, judged, judge, train_idx, test_idx) -> dict:
     keep = tracked(c_gen)
     g, g_lab = fill_gaps(c_gen[keep]), want[keep]
     conditional = bool((want >= 0).any())
+    names = ctx.class_names
 
     if conditional:
         classes = sorted(set(want.tolist()))
@@ -302,16 +282,16 @@ def score(ctx, videos, want, judged, judge, train_idx, test_idx) -> dict:
 
     m = {
         "n_samples": int(len(videos)),
-        "samples_per_class": {CLASS_NAMES[c]: int((want == c).sum()) for c in sorted(set(want.tolist())) if c >= 0},
+        "samples_per_class": {names[c]: int((want == c).sum()) for c in sorted(set(want.tolist())) if c >= 0},
         "valid_fraction": float(valid.mean()),
         "valid_frame_fraction": float(one_dot_valid(videos).mean()),
         "real_valid_fraction": float(one_dot_valid(real_test).all(axis=1).mean()) if len(real_test) else None,
         "recon_valid_fraction": float(one_dot_valid(recon).all(axis=1).mean()) if len(recon) else None,
         "class_match": float((judged == want).mean()) if conditional else None,
-        "class_match_per_class": ({CLASS_NAMES[c]: float((judged[want == c] == c).mean()) for c in sorted(set(want.tolist()))}
+        "class_match_per_class": ({names[c]: float((judged[want == c] == c).mean()) for c in sorted(set(want.tolist()))}
                                   if conditional else None),
         "judge_test_accuracy": float(judge.test_accuracy),
-        "judged_class_counts": {n: int((judged == i).sum()) for i, n in enumerate(CLASS_NAMES)},
+        "judged_class_counts": {n: int((judged == i).sum()) for i, n in enumerate(names)},
         "recon_class_match": float((judge.predict(recon) == y_test).mean()) if len(recon) else None,
         "n_tracked": int(keep.sum()),
         "diversity_ratio": ratio(div, real),
@@ -325,14 +305,14 @@ def score(ctx, videos, want, judged, judge, train_idx, test_idx) -> dict:
     return m
 
 
-def sample_sheet(videos: np.ndarray, labels: np.ndarray, per_row: int = 8) -> np.ndarray:
+def sample_sheet(videos: np.ndarray, labels: np.ndarray, names: tuple[str, ...], per_row: int = 8) -> np.ndarray:
     """Each sample's dot over all frames (blue early, red late), a row per requested class."""
-    rows, names = [], []
+    rows, texts = [], []
     for c in sorted(set(labels.tolist())):
         pick = np.flatnonzero(labels == c)[:per_row]
         rows.append(trails(videos[pick]))
-        names.append(CLASS_NAMES[c] if c >= 0 else "samples")
-    return labelled_grid(rows, names)
+        texts.append(names[c] if c >= 0 else "samples")
+    return labelled_grid(rows, texts)
 
 
 def show(m: dict) -> None:
@@ -356,6 +336,8 @@ def show(m: dict) -> None:
 
 @hookimpl
 def register_tasks(register):
-    register(TaskSpec(name="generate", run=run, options={"samples": DEFAULT_SAMPLES, "class_name": None},
+    register(TaskSpec(name="generate", run=run, provides=("tracker_tracks",),
+                      options=(Option("samples", int, DEFAULT_SAMPLES, "samples per class", lo=1, hi=100_000),
+                               Option("class_name", str, None, "sample only this class")),
                       description="codes -> a generative head; samples decoded and scored: valid fraction, class "
                                   "match (independent judge), diversity, novelty, smoothness"))

@@ -3,27 +3,14 @@ predicts the next frames' positions, training code windows drawn there (track_pr
 
     past codes (B, C, tp, h, w) -> track (B, tp*s, 2) px -> per frame [displacement, position] -> LSTM
       (causal by construction) -> at the last frame the future frames' offsets -> codes (B, C, tf, h, w)
-
-`PointTrackLSTM` is the earlier head (point-track trunk, FSQ level logits; point_track.py), kept for
-comparison: it is served by the task's logits path but no longer registered.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from magtask import HeadSpec, hookimpl
-from magtask_plugins.point_track import PointTrack
-from magtask_plugins.track_predict import TrackPredictor
-
-
-class StepLSTM(nn.Module):
-    def __init__(self, dim: int, hidden: int, layers: int):
-        super().__init__()
-        self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True)
-
-    def forward(self, tokens):  # (B, t, K, D) -> (B, t, hidden)
-        return self.lstm(tokens.flatten(2))[0]
+from magtask import HeadSpec, Option, hookimpl
+from magtask_plugins.track_predict import TRACK_OPTIONS, TRACK_SIDE_INPUTS, TrackPredictor
 
 
 class FrameLSTM(nn.Module):
@@ -40,22 +27,21 @@ class LSTMPredictor(TrackPredictor):
 
     def __init__(self, in_shape, levels=(8, 5, 5, 5), n_future_steps: int = 2, stride: int = 2, patch: float = 4.0,
                  dim: int = 64, hidden: int = 128, layers: int = 1, **kw):
-        kw = {k: v for k, v in kw.items() if k in ("window", "reader_hidden", "reader_steps", "augment")}
         super().__init__(in_shape, levels, FrameLSTM(dim, hidden, layers), hidden, stride=stride,
                          horizon=int(n_future_steps) * int(stride), patch=patch, dim=dim, **kw)
 
 
-class PointTrackLSTM(PointTrack):
-    train_defaults = {"epochs": 10, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.01, "patience": 10}
-
-    def __init__(self, in_shape, levels=(8, 5, 5, 5), width: int = 32, points: int = 2, dim: int = 64,
-                 hidden: int = 128, layers: int = 1, **_):
-        super().__init__(in_shape, levels, StepLSTM(points * dim, hidden, layers), dim, hidden, width, points)
+def build(cfg):
+    return LSTMPredictor(cfg.in_shape, cfg.levels, cfg.task_config["n_future_steps"], cfg.task_config["stride"],
+                         cfg.task_config["patch"], **cfg.options)
 
 
 @hookimpl
 def register_heads(register):
-    register(HeadSpec(name="lstm-predictor", task="predict", aliases=("lstm",), build=LSTMPredictor,
-                      consumes="latents",
+    register(HeadSpec(name="lstm-predictor", task="predict", aliases=("lstm",), build=build, consumes="latents",
+                      side_inputs=TRACK_SIDE_INPUTS,
+                      options=(Option("dim", int, 64, "width of the frame embedding", lo=1, hi=4096),
+                               Option("hidden", int, 128, "LSTM hidden units", lo=1, hi=4096),
+                               Option("layers", int, 1, "LSTM layers", lo=1, hi=16), *TRACK_OPTIONS),
                       description="Dot track read off the past codes per frame -> LSTM over frames -> future "
                                   "positions -> training code windows pasted there"))

@@ -14,13 +14,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from magtask import HeadSpec, hookimpl
+from magtask import ClassifyHead, HeadSpec, Option, hookimpl
 
 
-class MLPClassifier(nn.Module):
+class MLPClassifier(nn.Module, ClassifyHead):
     train_defaults = {"epochs": 14, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "patience": 4}
 
-    def __init__(self, in_shape, n_classes: int, width: int = 16, hidden: int = 128, **_):
+    def __init__(self, in_shape, n_classes: int, width: int = 16, hidden: int = 128):
         super().__init__()
         c, t, h, w = in_shape
         self.stem = nn.Sequential(  # time folded into channels: (C*t, h, w), 2D convs are fast on CPU
@@ -37,6 +37,9 @@ class MLPClassifier(nn.Module):
 
 @hookimpl
 def register_heads(register):
-    register(HeadSpec(name="mlp-classifier", task="classify", aliases=("mlp",), build=MLPClassifier,
-                      consumes="latents",
+    register(HeadSpec(name="mlp-classifier", task="classify", aliases=("mlp",),
+                      build=lambda cfg: MLPClassifier(cfg.in_shape, cfg.n_classes, **cfg.options), consumes="latents",
+                      options=(Option("width", int, 16, "channels of the first conv (the second has twice as many)",
+                                      lo=1, hi=1024),
+                               Option("hidden", int, 128, "hidden units of the MLP", lo=1, hi=65536)),
                       description="Local conv stem over the code grid (keeps where and when the dot is) -> MLP"))

@@ -3,22 +3,14 @@
 The clip is the first past + future frames of each video (default 12 + 4 of 16). Its codes have
 n = (past + future) / s latent steps (s = the tokenizer's temporal stride): past steps first.
 
-Head contract (a torch.nn.Module trained by the shared loop):
-    build(in_shape=(C, n, h, w), n_past_steps, n_future_steps, levels) -> model
-    model(codes (B, C, k, h, w)) -> at step j, the prediction of step j + 1 made from steps 0..j
-    only (causal), as either
-      - logits (B, sum(levels), k, h, w) over each code channel's FSQ levels, when the model says
-        `predicts = "levels"` (the built-in heads): trained with per-channel cross entropy,
-        rolled out by taking each channel's most likely level (exactly on the grid: the dot stays
-        crisp instead of decoding an average of codes), or
-      - codes (B, C, k, h, w) otherwise: trained with mse, snapped to the FSQ grid each step.
-    or, when the model says `predicts = "track"` (the built-in heads, track_predict.py), a track-space
-    model: model.fit(train codes, train centres (N, frames, 2) px) fits its reader and window
-    dictionary, the shared loop minimises model.track_loss(read track, true centres), and
-    model.predict_codes(past codes, n_future_steps) returns the future codes (on the FSQ grid).
-    The logits / codes heads are trained by teacher forcing on every step of the training clips, with the loss
-    weighted up on the dot's tokens (they are ~1/6 of the grid), plus model.aux_loss() when the
-    model has one, and predicts the future by rolling it out: each predicted step is fed back.
+The head contract is magtask.contracts.PredictHead: build(config) with config.in_shape the clip
+(C, n, h, w) and config.task_config {n_past_steps, n_future_steps, stride, patch (px per latent
+cell)}; the head is fitted (fit(data)), trained by the shared loop (prepare(data), then its
+train_tensors(data) / loss(*batch), or the default minibatches (clips,) of the train split's clips),
+or parameter-free; then head.predict(past codes (B, C, tp, h, w), tf) -> future codes
+(B, C, tf, h, w). The task provides the data side input `true_centres` to a head that declares it:
+the training clips' dot centres (N, past + future, 2) px, (x, y) (the dataset's ground truth; for a
+dataset without it, the evaluation's tracker on the training frames, as metrics' true_centres says).
 
 Evaluation (test split): each past clip is encoded alone (the tokenizer must be causal, so that
 those codes cannot hold the future; the task also checks they equal the prefix of the full clip's
@@ -39,16 +31,15 @@ import torch
 import torch.nn.functional as F
 from rich.table import Table
 
-from magtask import CLASS_NAMES, MagtaskError, TaskSpec, UsageError, hookimpl
+from magtask import MagtaskError, Option, TaskSpec, TrainData, UsageError, hookimpl
+from magtask.contracts import head_kind
 from magtask.console import err, out
 from magtask.data.splits import TEST, TRAIN, VAL
-from magtask.loop import TrainConfig, train
+from magtask.loop import train_head
 from magtask.metrics import as_float, background, dot_centroids, ink, one_dot_valid
-from magtask_plugins import fsq_levels
 
 DEFAULT_PAST, DEFAULT_FUTURE = 12, 4
 SAMPLES_PER_CLASS = 4
-DOT_WEIGHT = 10.0  # loss weight of tokens that hold (or just held) the dot, beside 1 for background
 
 
 # -- options ---------------------------------------------------------------------------------------
@@ -81,22 +72,6 @@ def check_causal(tokenizer) -> None:
 
 # -- codes -----------------------------------------------------------------------------------------
 
-def snap(tokenizer, codes: torch.Tensor) -> torch.Tensor:
-    """Continuous codes (B, C, ...) in code units -> the nearest point of the FSQ grid.
-
-    FSQ rounds bound(z); inverting bound and calling tokenizer.quantize rounds `codes` itself.
-    """
-    fsq = tokenizer.fsq
-    shape = [1, -1] + [1] * (codes.ndim - 2)
-    lv = torch.tensor(fsq.levels, dtype=codes.dtype, device=codes.device).view(shape)
-    half_w = torch.div(lv, 2, rounding_mode="floor")
-    half_l = (lv - 1) * (1 + fsq.eps) / 2
-    offset = torch.where(lv % 2 == 0, 0.5, 0.0)
-    q = (codes * half_w).clamp(-half_w, lv - 1 - half_w)  # grid units, inside the grid
-    z = torch.atanh(((q + offset) / half_l).clamp(-1 + 1e-6, 1 - 1e-6)) - torch.atanh(offset / half_l)
-    return tokenizer.quantize(z)[0]
-
-
 @torch.no_grad()
 def encode_frames(tokenizer, videos_u8: np.ndarray, batch: int = 64, device: str = "cpu") -> torch.Tensor:
     """uint8 (N, T, 3, H, W) -> quantized codes (N, C, T/s, h, w), encoded as given (nothing else seen)."""
@@ -113,36 +88,6 @@ def decode_codes(tokenizer, codes: torch.Tensor, batch: int = 64, device: str = 
     return torch.cat([tokenizer.decode(codes[lo:lo + batch].to(device)).cpu() for lo in range(0, len(codes), batch)])
 
 
-@torch.no_grad()
-def rollout(model, tokenizer, past: torch.Tensor, n_future: int, batch: int = 128) -> torch.Tensor:
-    """past codes (N, C, tp, h, w) -> predicted future codes (N, C, n_future, h, w), on the FSQ grid."""
-    model.eval()
-    outs = []
-    for lo in range(0, len(past), batch):
-        seq = past[lo:lo + batch]
-        for _ in range(n_future):
-            nxt = next_codes(model, tokenizer, model(seq)[:, :, -1:])
-            seq = torch.cat([seq, nxt], 2)
-        outs.append(seq[:, :, past.shape[2]:])
-    return torch.cat(outs)
-
-
-def predicts_levels(model) -> bool:
-    return getattr(model, "predicts", "codes") == "levels"
-
-
-def predicts_track(model) -> bool:
-    return getattr(model, "predicts", "codes") == "track"
-
-
-def prediction_kind(model) -> str:
-    if predicts_track(model):
-        return "dot track read off the past codes, extrapolated, training code windows pasted at it"
-    if predicts_levels(model):
-        return "most likely FSQ level per code channel (cross entropy), each step"
-    return "continuous codes, snapped to the FSQ grid each step"
-
-
 def train_centres(ds, idx, frames: int) -> torch.Tensor:
     """(N, frames, 2) px: the true dot centres (x, y) of training videos, for heads that learn in track
     space (the dataset's, else the tracker's on the frames; training data only, never the test past)."""
@@ -151,18 +96,6 @@ def train_centres(ds, idx, frames: int) -> torch.Tensor:
     else:
         c = fill_track(dot_centroids(np.asarray(ds.videos[idx][:, :frames])))
     return torch.from_numpy(c).float()
-
-
-def next_codes(model, tokenizer, out: torch.Tensor) -> torch.Tensor:
-    """A head's output for one step -> codes on the FSQ grid."""
-    return fsq_levels.to_codes(out, tokenizer.fsq.levels) if predicts_levels(model) else snap(tokenizer, out)
-
-
-def dot_tokens(indices: np.ndarray) -> torch.Tensor:
-    """indices (N, t, h, w) -> bool: tokens other than the video's most common one (the background)."""
-    idx = torch.from_numpy(np.asarray(indices, dtype=np.int64))
-    mode = idx.flatten(1).mode(1).values
-    return idx != mode.view(-1, 1, 1, 1)
 
 
 # -- baselines -------------------------------------------------------------------------------------
@@ -233,8 +166,12 @@ def _fit_projective(track: np.ndarray, name: str, future: int, w: float = 0.0) -
     return pred, float(((fit - track) ** 2).sum()) if ok else np.inf
 
 
-def oracle_track(track: np.ndarray, label: int, future: int) -> np.ndarray:
-    """One video: fit its TRUE class's motion model to its past track (P, 2), extrapolate (future, 2).
+MOTION_FAMILIES = ("linear", "circular", "helical", "parabolic")  # the classes the oracle has a model for
+
+
+def oracle_track(track: np.ndarray, name: str, future: int) -> np.ndarray:
+    """One video: fit its TRUE class's motion model to its past track (P, 2), extrapolate (future, 2);
+    NaN for a class that is not one of MOTION_FAMILIES.
 
     The 3D motion (linear: constant velocity; parabolic: constant acceleration; circular: uniform
     circular; helical: uniform circular plus a drift along the axis) seen through a pinhole is a
@@ -243,7 +180,8 @@ def oracle_track(track: np.ndarray, label: int, future: int) -> np.ndarray:
     pixel residual on the past). If no fit is sane (depth term near zero) the same model without
     perspective is fitted per axis instead.
     """
-    name = CLASS_NAMES[label]
+    if name not in MOTION_FAMILIES:
+        return np.full((future, 2), np.nan)
     if name in ("linear", "parabolic"):
         pred, rss = _fit_projective(track, name, future)
         return pred if np.isfinite(rss) else _fit_plain(track, name, future)
@@ -290,6 +228,13 @@ def centre_errors(videos, true_centres: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(d), d, videos.shape[-1] / np.sqrt(2))
 
 
+def mean_or_none(v: np.ndarray) -> float | None:
+    """The mean over the videos that have the score (NaN: not defined for that video), None if none do."""
+    v = np.asarray(v, dtype=np.float64)
+    ok = np.isfinite(v)
+    return float(v[ok].mean()) if ok.any() else None
+
+
 def per_video_mse(pred, truth) -> np.ndarray:
     return ((as_float(pred) - as_float(truth)) ** 2).flatten(1).mean(1).numpy()
 
@@ -313,50 +258,21 @@ def run(ctx) -> dict:
     def clip_codes(idx):  # cached full-clip codes, first n steps (the clip)
         return torch.from_numpy(np.array(ctx.codes.latents[idx][:, :, :n], dtype=np.float32))
 
-    x_train, x_val = clip_codes(train_idx), clip_codes(val_idx)
-    w_train = dot_tokens(np.asarray(ctx.codes.indices[train_idx])[:, :n])
+    x_train = clip_codes(train_idx)
     c, _, h, w = x_train.shape[1:]
-    config = {"in_shape": [int(c), int(n), int(h), int(w)], "n_past_steps": tp, "n_future_steps": tf,
-              "levels": list(tok.fsq.levels), "stride": int(s), "patch": float(ds.size) / float(w)}
-    torch.manual_seed(ctx.seed)
-    model = ctx.head.build(**config)
-    defaults = getattr(model, "train_defaults", {})
-    cfg = TrainConfig(**{**defaults, "seed": ctx.seed, "quiet": ctx.quiet,
-                         **({"epochs": ctx.epochs} if ctx.epochs else {})})
-
-    levels = tok.fsq.levels
-    per_token = ((lambda out, target: fsq_levels.cross_entropy(out, target, levels)) if predicts_levels(model)
-                 else (lambda out, target: ((out - target) ** 2).mean(1)))
-
-    def loss_fn(m, batch):
-        x, fg = batch
-        pred = m(x)[:, :, :-1]  # causal: the last step's output (a prediction past the clip) is unused
-        weight = 1.0 + DOT_WEIGHT * (fg[:, 1:] | fg[:, :-1]).float()  # (B, n-1, h, w): where the dot is or was
-        loss = (per_token(pred, x[:, :, 1:]) * weight).sum() / weight.sum()
-        aux = getattr(m, "aux_loss", None)
-        return loss + aux() if callable(aux) else loss
-
-    def val_score(m):  # the rolled-out future's dot tokens predicted exactly (latent mse would favour erasing)
-        return fsq_levels.dot_token_iou(rollout(m, tok, x_val[:, :, :tp], tf), x_val[:, :, tp:], x_val[:, :, :tp],
-                                        levels)
-
-    # No selection on a validation score: latent mse picks heads that erase the dot, and the dot-token
-    # IoU picked an epoch-2 head on tokenizer v2; the cosine schedule ends at lr 0, so the last epoch is kept.
+    config = ctx.build_config([int(c), int(n), int(h), int(w)],
+                              {"n_past_steps": tp, "n_future_steps": tf, "stride": int(s),
+                               "patch": float(ds.size) / float(w)})
+    model = ctx.build_head(config)
+    centres_source = "dataset" if ds.centres is not None else "tracker on the training frames"
+    data = TrainData(x=x_train, y=torch.from_numpy(labels[train_idx]),
+                     side=ctx.side_inputs({"true_centres": lambda: train_centres(ds, train_idx, past + future)}),
+                     seed=ctx.seed)
+    # No selection on a validation score: the cosine schedule ends at lr 0, so the last epoch is kept.
     t0 = time.perf_counter()
-    val_iou = val_track = None
-    if predicts_track(model):  # track space: fit the reader + windows, then the shared loop trains the core
-        c_train = train_centres(ds, train_idx, past + future)
-        model.fit(x_train, c_train, seed=ctx.seed)
-        hist = train(model, (model.read(x_train), c_train),
-                     lambda m, batch: m.track_loss(*batch), cfg, describe=f"training {ctx.head.name}")
-        train_seconds = time.perf_counter() - t0
-        if len(val_idx):
-            c_val = train_centres(ds, val_idx, past + future)[:, past:]
-            val_track = float((model.predict_track(x_val[:, :, :tp], future) - c_val).norm(dim=-1).mean())
-    else:
-        hist = train(model, (x_train, w_train), loss_fn, cfg, describe=f"training {ctx.head.name}")
-        train_seconds = time.perf_counter() - t0
-        val_iou = val_score(model) if len(val_idx) else None
+    hist = train_head(model, data, lambda: (x_train,), None, ctx.train_config(model),
+                      describe=f"training {ctx.head.name}")
+    train_seconds = time.perf_counter() - t0
     ctx.save_head(model, config)
 
     # -- test: past clips encoded alone, future rolled out, decoded with the past ---------------------
@@ -364,7 +280,11 @@ def run(ctx) -> dict:
     past_codes = encode_frames(tok, truth[:, :past], device=ctx.device)
     full_codes = clip_codes(test_idx)
     prefix_diff = float((past_codes - full_codes[:, :, :tp]).abs().max()) if len(test_idx) else 0.0
-    pred_codes = model.predict_codes(past_codes, tf) if predicts_track(model) else rollout(model, tok, past_codes, tf)
+    with torch.no_grad():
+        pred_codes = model.predict(past_codes, tf)
+    if tuple(pred_codes.shape) != (len(past_codes), c, tf, h, w):
+        raise MagtaskError(f"head {ctx.head.name} predicted codes of shape {tuple(pred_codes.shape)}, "
+                           f"expected {(len(past_codes), c, tf, h, w)}")
     clip_pred = torch.cat([past_codes, pred_codes], 2)
     pred = decode_codes(tok, clip_pred, device=ctx.device)[:, past:]  # (N, F, 3, H, W) float
     recon = decode_codes(tok, full_codes, device=ctx.device)[:, past:]
@@ -375,14 +295,14 @@ def run(ctx) -> dict:
     size = ds.size
     if ds.centres is not None:
         centres = np.asarray(ds.centres[test_idx][:, :past + future], dtype=np.float64)
-        centres_source = "dataset"
     else:
         centres = fill_track(dot_centroids(truth))
-        centres_source = "tracker on the true frames"
     styles = np.asarray(ds.extra["style"])[test_idx] if "style" in ds.extra else estimate_styles(truth[:, :past])
     tracked_past = fill_track(dot_centroids(truth[:, :past]))
     cv_frames = draw(const_velocity(tracked_past, future), styles, size)
-    oracle = np.stack([oracle_track(centres[i, :past], int(y[i]), future) for i in range(len(y))])
+    names = ctx.class_names
+    oracle = np.stack([oracle_track(centres[i, :past], names[int(y[i])], future) for i in range(len(y))])
+    has_oracle = np.isfinite(oracle).all(axis=(1, 2))
     oracle_frames = draw(oracle, styles, size)
     copy_frames = np.repeat(truth[:, past - 1:past], future, axis=1)
     blank = background(truth)[:, None, :, None, None].expand(-1, future, -1, size, size)
@@ -394,32 +314,31 @@ def run(ctx) -> dict:
         "copy_last_mse": per_video_mse(copy_frames, true_future),
         "blank_mse": per_video_mse(blank, true_future),
         "const_velocity_mse": per_video_mse(cv_frames, true_future),
-        "oracle_mse": per_video_mse(oracle_frames, true_future),
+        "oracle_mse": np.where(has_oracle, per_video_mse(oracle_frames, true_future), np.nan),
         "centroid_error_px": centre_errors(pred, fut_centres).mean(1),
         "recon_centroid_error_px": centre_errors(recon, fut_centres).mean(1),
         "copy_last_centroid_error_px": centre_errors(copy_frames, fut_centres).mean(1),
         "const_velocity_centroid_error_px": centre_errors(cv_frames, fut_centres).mean(1),
-        "oracle_centroid_error_px": centre_errors(oracle_frames, fut_centres).mean(1),
+        "oracle_centroid_error_px": np.where(has_oracle, centre_errors(oracle_frames, fut_centres).mean(1), np.nan),
         "one_dot_fraction": one_dot_valid(pred).mean(1),
     }
     metrics = {"n_past": past, "n_future": future, "n_past_steps": tp, "n_future_steps": tf,
-               "temporal_stride": s, "prediction": prediction_kind(model)}
-    metrics.update({k: float(v.mean()) for k, v in per_video.items()})
+               "temporal_stride": s, "head_kind": head_kind(model)}
+    metrics.update({k: mean_or_none(v) for k, v in per_video.items()})
     metrics["mse_over_recon"] = metrics["mse"] / max(metrics["recon_mse"], 1e-12)
     metrics["copy_last_over_mse"] = metrics["copy_last_mse"] / max(metrics["mse"], 1e-12)
     metrics["truth_one_dot_fraction"] = float(one_dot_valid(true_future).mean())
     metrics["true_centres"] = centres_source
     metrics["per_class"] = {
-        name: ({k: float(v[y == ci].mean()) for k, v in per_video.items()} | {"n": int((y == ci).sum())}
+        name: ({k: mean_or_none(v[y == ci]) for k, v in per_video.items()} | {"n": int((y == ci).sum())}
                if (y == ci).any() else None)
-        for ci, name in enumerate(CLASS_NAMES)}
+        for ci, name in enumerate(names)}
     metrics.update(judge_scores(ctx, truth, pred_u8, y, past, future))
     metrics.update({
         "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
         "causal_prefix_max_abs_diff": prefix_diff, "train_seconds": round(train_seconds, 2),
-        "epochs_trained": len(hist.train_loss), "best_epoch": hist.best_epoch + 1,
-        "val_dot_token_iou": val_iou, "val_track_error_px": val_track,
-        "head_params": int(sum(p.numel() for p in model.parameters())),
+        "epochs_trained": len(hist.train_loss) if hist else None,
+        "head_params": int(sum(p.numel() for p in model.parameters())) if hasattr(model, "parameters") else 0,
     })
     if not np.isfinite(metrics["mse"]):
         raise MagtaskError("the prediction's mse is not finite (training diverged)")
@@ -450,14 +369,18 @@ def write_samples(ctx, test_idx, y, truth, pred_u8, clip_pred, full_codes, past)
 
     rng = np.random.default_rng([ctx.seed, 202])
     pick = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == ci))[:SAMPLES_PER_CLASS]
-                                   for ci in range(len(CLASS_NAMES))]))
+                                   for ci in range(len(ctx.class_names))]))
     videos = np.concatenate([truth[pick, :past], pred_u8[pick]], 1)
     write_tensors(ctx.run_dir / "samples.safetensors", {
         "videos": np.ascontiguousarray(videos), "truth": np.ascontiguousarray(truth[pick]),
         "labels": y[pick].astype(np.int64), "index": np.asarray(test_idx)[pick].astype(np.int64),
         "codes": clip_pred[pick].numpy(), "true_codes": full_codes[pick].numpy()},
         {"format": "magtask-samples", "task": "predict", "head": ctx.head.name, "n_past": str(past),
-         "n_future": str(truth.shape[1] - past), "class_names": json.dumps(list(CLASS_NAMES))})
+         "n_future": str(truth.shape[1] - past), "class_names": json.dumps(list(ctx.class_names))})
+
+
+def _fmt(v, fmt: str) -> str:
+    return "-" if v is None else fmt.format(v)
 
 
 def show(m: dict) -> None:
@@ -470,7 +393,7 @@ def show(m: dict) -> None:
             ("constant velocity", "const_velocity_mse", "const_velocity_centroid_error_px"),
             ("oracle (true class's motion fit)", "oracle_mse", "oracle_centroid_error_px")]
     for name, a, b in rows:
-        t.add_row(name, f"{m[a]:.5f}", "-" if b is None else f"{m[b]:.2f}")
+        t.add_row(name, _fmt(m[a], "{:.5f}"), "-" if b is None else _fmt(m[b], "{:.2f}"))
     out.print(t)
     pc = Table(title="per class: mse / centroid error px")
     for col in ("class", "head", "const velocity", "oracle", "one-dot frames"):
@@ -479,7 +402,8 @@ def show(m: dict) -> None:
         if v:
             pc.add_row(name, f"{v['mse']:.4f} / {v['centroid_error_px']:.2f}",
                        f"{v['const_velocity_mse']:.4f} / {v['const_velocity_centroid_error_px']:.2f}",
-                       f"{v['oracle_mse']:.4f} / {v['oracle_centroid_error_px']:.2f}", f"{v['one_dot_fraction']:.3f}")
+                       f"{_fmt(v['oracle_mse'], '{:.4f}')} / {_fmt(v['oracle_centroid_error_px'], '{:.2f}')}",
+                       f"{v['one_dot_fraction']:.3f}")
     out.print(pc)
     judge = "-" if m.get("judge_accuracy") is None else f"{m['judge_accuracy']:.3f} (judge on real test: {m['judge_test_accuracy']:.3f})"
     err.print(f"mse/recon {m['mse_over_recon']:.2f}   copy-last/mse {m['copy_last_over_mse']:.2f}   one-dot frames "
@@ -489,6 +413,8 @@ def show(m: dict) -> None:
 
 @hookimpl
 def register_tasks(register):
-    register(TaskSpec(name="predict", run=run, options={"past": DEFAULT_PAST, "future": DEFAULT_FUTURE},
+    register(TaskSpec(name="predict", run=run, provides=("true_centres",),
+                      options=(Option("past", int, DEFAULT_PAST, "past frames given to the head", lo=1),
+                               Option("future", int, DEFAULT_FUTURE, "future frames to predict", lo=1)),
                       description="past frames' codes -> future codes -> frames; mse, centroid error beside "
                                   "copy-last, blank, constant-velocity and a motion-model oracle"))

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from magtask import HeadSpec, hookimpl
+from magtask import GenerateHead, HeadSpec, Option, hookimpl
 from magtask_plugins.dot_windows import centres, crop, index_digits, index_mass, nearest_rows, paste
 from magtask_plugins.maskgit import random_mask, unmask_round
 from magtask_plugins.track_maskgit import TrackMaskGIT
@@ -44,7 +44,7 @@ from magtask_plugins.track_maskgit import TrackMaskGIT
 CODE, ABS, DISP = 0, 1, 2  # slot kinds
 
 
-class TokenPrior(nn.Module):
+class TokenPrior(nn.Module, GenerateHead):
     conditional = True
     # 44 steps per epoch of the default 1 400 training videos, 234-244 s for 40 epochs on 2 quiet cores; the track
     # stage is still improving at 25 epochs (proxy class accuracy of its tracks 0.84 at 1 100 steps, 0.88 at 2 200)
@@ -147,8 +147,10 @@ class TokenPrior(nn.Module):
         return paste(win, self.corners(q), self.background, h, w)
 
     @torch.no_grad()
-    def prepare(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """See the training indices once: the background token, the codes the windows use, the windows."""
+    def prepare(self, data) -> None:
+        """See the training indices data.x (N, t, h, w) once: the background token, the codes the windows
+        use, the windows."""
+        x = data.x
         self.background.fill_(int(torch.bincount(x.flatten().long(), minlength=self.codebook_size).argmax()))
         seq = self.to_seq(x.long())
         win = seq.view(len(x), self.grid[0], self.slots)[..., 2:]
@@ -271,7 +273,14 @@ class TokenPrior(nn.Module):
 def register_heads(register):
     register(HeadSpec(
         name="token-prior", task="generate", aliases=("maskgit",), consumes="indices",
-        build=lambda **cfg: TokenPrior(**cfg),
+        build=lambda cfg: TokenPrior(cfg.in_shape, n_classes=cfg.n_classes, codebook_size=cfg.codebook_size,
+                                     levels=cfg.levels, **cfg.options),
+        side_inputs=("training_code_windows", "task_features"),
+        options=(Option("steps", int, 8, "MaskGIT unmasking rounds of the window stage", lo=1, hi=256),
+                 Option("position_steps", int, 16, "MaskGIT unmasking rounds of the track stage", lo=1, hi=256),
+                 Option("temperature", float, 1.0, "sampling temperature", lo=1e-3, hi=100),
+                 Option("snap", bool, True, "replace each sampled window by the nearest training window"),
+                 Option("window", int, 4, "side of the token window around the dot, in latent cells", lo=1, hi=16)),
         description="Class-conditional MaskGIT in two stages: the dot's absolute position per latent step, then a "
                     "4x4 window of token indices around it (snapped to the nearest training window in code space), "
                     "pasted onto the background token; samples are always on the codebook"))

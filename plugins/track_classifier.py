@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from magtask import HeadSpec, hookimpl
+from magtask import ClassifyHead, HeadSpec, Option, hookimpl
 from magtask_plugins.dot_windows import centres, latent_mass
 
 FEATURES = ("poly1", "poly2", "poly3", "poly4", "line", "conic")
@@ -68,11 +68,11 @@ def motion_features(track: torch.Tensor) -> torch.Tensor:
     return torch.log(torch.stack(out, 1) + 1e-4).float()
 
 
-class TrackClassifier(nn.Module):
+class TrackClassifier(nn.Module, ClassifyHead):
     """Fitted, not trained by the shared loop: the features are computed once, then the MLP is fitted
     full-batch on them (standardised by the training set's mean and spread, kept as buffers)."""
 
-    def __init__(self, in_shape, n_classes: int, hidden: int = 64, steps: int = 300, **_):
+    def __init__(self, n_classes: int, hidden: int = 64, steps: int = 300):
         super().__init__()
         self.steps = steps
         self.register_buffer("mean", torch.zeros(len(FEATURES)))
@@ -83,8 +83,9 @@ class TrackClassifier(nn.Module):
     def features(codes: torch.Tensor, batch: int = 256) -> torch.Tensor:
         return torch.cat([motion_features(code_track(codes[i:i + batch])) for i in range(0, len(codes), batch)])
 
-    def fit(self, codes: torch.Tensor, labels: torch.Tensor) -> None:
-        f = self.features(codes)
+    def fit(self, data) -> None:
+        """A fitted head: the features of data.x (N, C, t, h, w), an MLP fitted full-batch on data.y."""
+        f, labels = self.features(data.x), data.y
         self.mean.copy_(f.mean(0))
         self.std.copy_(f.std(0, unbiased=False).clamp_min(0.05))
         z = (f - self.mean) / self.std
@@ -103,7 +104,10 @@ class TrackClassifier(nn.Module):
 
 @hookimpl
 def register_heads(register):
-    register(HeadSpec(name="track-classifier", task="classify", aliases=("track",), build=TrackClassifier,
-                      consumes="latents",
+    register(HeadSpec(name="track-classifier", task="classify", aliases=("track",),
+                      build=lambda cfg: TrackClassifier(cfg.n_classes, **cfg.options), consumes="latents",
+                      side_inputs=("task_features",),
+                      options=(Option("hidden", int, 64, "hidden units of the MLP", lo=1, hi=4096),
+                               Option("steps", int, 300, "full-batch optimiser steps of the fit", lo=1, hi=100_000)),
                       description="Dot track read off the code grid -> motion-model fit residuals -> tiny MLP "
                                   "(label-efficient)"))

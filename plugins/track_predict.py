@@ -25,11 +25,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from magtask import Option, PredictHead
 from magtask_plugins import fsq_levels
 from magtask_plugins.dot_windows import corners_around, crop, nearest_rows
 from magtask_plugins.track_classifier import code_track
 
 SCALE = 8.0  # px: displacements and offsets are divided by this before the core sees them
+
+# What both track heads use beyond the codes: the reader is fitted on the dataset's true centres, the
+# future is drawn with training code windows, and the window is found by a one-dot centroid.
+TRACK_SIDE_INPUTS = ("true_centres", "training_code_windows", "task_features")
+TRACK_OPTIONS = (
+    Option("window", int, 5, "side of the code window the reader looks at, in latent cells", lo=1, hi=16),
+    Option("reader_hidden", int, 256, "hidden units of the track reader", lo=1, hi=8192),
+    Option("reader_steps", int, 2000, "optimiser steps fitting the reader", lo=1, hi=1_000_000),
+    Option("augment", bool, True, "mirror / transpose augmentation of the tracks"),
+)
 
 
 def step_corners(cells: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
@@ -61,8 +72,9 @@ def background_codes(codes: torch.Tensor, levels) -> torch.Tensor:
     return codes.flatten(2)[torch.arange(len(codes)), :, first]
 
 
-class TrackPredictor(nn.Module):
-    predicts = "track"
+class TrackPredictor(nn.Module, PredictHead):
+    """A trained predict head: prepare(data) fits the reader and the window dictionary (side input
+    true_centres), the shared loop trains the core on (read track, true centres)."""
 
     def __init__(self, in_shape, levels, core: nn.Module, core_dim: int, stride: int = 2, horizon: int = 4,
                  patch: float = 4.0, window: int = 5, reader_hidden: int = 256, reader_steps: int = 2000,
@@ -109,7 +121,19 @@ class TrackPredictor(nn.Module):
             outs.append((rel + corner_px(corners, self.patch)[:, :, None]).flatten(1, 2))
         return torch.cat(outs)
 
-    def fit(self, codes: torch.Tensor, centres: torch.Tensor, seed: int = 0) -> None:
+    def prepare(self, data) -> None:
+        self.fit_reader(data.x, data.side["true_centres"], seed=data.seed)
+
+    def train_tensors(self, data) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.read(data.x), data.side["true_centres"]
+
+    def loss(self, track: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+        return self.track_loss(track, centres)
+
+    def predict(self, past: torch.Tensor, n_future_steps: int) -> torch.Tensor:
+        return self.predict_codes(past, n_future_steps)
+
+    def fit_reader(self, codes: torch.Tensor, centres: torch.Tensor, seed: int = 0) -> None:
         """Fit the reader (MLP, Huber on px) and the window dictionary on training codes (N, C, t, h, w)
         and the true frame centres (N, t*s, 2) px. The core is trained afterwards by the shared loop."""
         x, corners = self._windows(codes)

@@ -55,3 +55,48 @@ def tiny_tokenizer(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tok") / "tiny-tokenizer.safetensors"
     save_tokenizer(model, path)
     return path
+
+
+def assert_head_reloads(run_dir: Path, data: Path, tokenizer: Path) -> None:
+    """The head a run saved, rebuilt by magtask.runs.load_head, gives the run's own outputs again:
+    classify its confusion matrix, generate its samples' token indices, predict its predicted codes."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from magtask.codes import load_codes
+    from magtask.data.dataset import load_dataset
+    from magtask.runs import load_head
+    from magtask.tensorfile import open_tensors
+    from magtask.tokenizer.resolve import hash_of, open_tokenizer
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    spec, head, config = load_head(run_dir)
+    assert spec.name == metrics["head"] and config.options == metrics["options"]
+    tok = open_tokenizer(tokenizer).eval()
+    if metrics["task"] == "classify":
+        ds = load_dataset(data)
+        codes = load_codes(ds, tok, hash_of(tok), quiet=True)
+        test = codes.subset(2)
+        with torch.no_grad():
+            pred = head(torch.from_numpy(np.asarray(codes.latents[test], dtype=np.float32))).argmax(1).numpy()
+        m = np.zeros((config.n_classes,) * 2, np.int64)
+        np.add.at(m, (codes.labels[test], pred), 1)
+        assert m.tolist() == metrics["confusion_matrix"]
+        return
+    samples, _ = open_tensors(run_dir / "samples.safetensors")
+    if metrics["task"] == "generate":
+        from magtask_plugins.generate import snap_to_grid
+
+        s = head.sample(torch.from_numpy(np.asarray(samples["labels"])), generator=torch.Generator().manual_seed(
+            metrics["seed"] + 1))
+        idx = snap_to_grid(tok, s)[1] if s.dtype.is_floating_point else s
+        assert torch.equal(idx.to(torch.int32), torch.from_numpy(np.asarray(samples["indices"])))
+        return
+    from magtask_plugins.predict import encode_frames
+
+    past = encode_frames(tok, np.asarray(samples["truth"])[:, :metrics["n_past"]])
+    with torch.no_grad():
+        fut = head.predict(past, metrics["n_future_steps"])
+    assert torch.equal(fut, torch.from_numpy(np.asarray(samples["codes"]))[:, :, metrics["n_past_steps"]:])

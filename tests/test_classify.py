@@ -9,7 +9,7 @@ from magtask import TaskSpec
 from magtask.registry import get_registry
 from magtask.runner import execute
 
-from conftest import run_cli
+from conftest import assert_head_reloads, run_cli
 
 CONTRACT = {"task", "head", "tokenizer", "data", "seed", "seconds", "accuracy", "per_class_accuracy",
             "confusion_matrix", "chance", "n_train", "n_test"}
@@ -30,6 +30,7 @@ def test_run_writes_metrics_contract_and_json_stdout(tiny_dataset, tiny_tokenize
     assert json.loads((run_dir / "metrics.json").read_text()) == metrics
     for f in ("config.json", "head.safetensors", "confusion.png"):
         assert (run_dir / f).exists(), f
+    assert_head_reloads(run_dir, tiny_dataset, tiny_tokenizer)
 
 
 def test_table_on_terminal_and_run_dir_refused_without_overwrite(tiny_dataset, tiny_tokenizer, tmp_path):

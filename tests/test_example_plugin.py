@@ -28,10 +28,11 @@ def test_example_head_is_listed_and_runs(knn_installed, tiny_dataset, tiny_token
     rows = {r["name"]: r for r in json.loads(run_cli("list-heads", "--json", check=True).stdout)}
     assert rows["knn-classifier"]["package"] == "magtask-knn" and rows["knn-classifier"]["aliases"] == ["knn"]
     proc = run_cli("run", "classify", "knn", "--data", str(tiny_dataset), "--tokenizer", str(tiny_tokenizer),
-                   "--run-dir", str(tmp_path / "r"), "--json", check=True)
+                   "-o", "k=3", "--run-dir", str(tmp_path / "r"), "--json", check=True)
     metrics = json.loads(proc.stdout)
     assert metrics["head"] == "knn-classifier" and metrics["n_test"] == 12
-    assert metrics["epochs_trained"] is None  # fitted, not trained
+    assert metrics["epochs_trained"] is None and metrics["head_kind"] == "fitted"
+    assert metrics["options"] == {"k": 3} and metrics["side_inputs"] == []
 
 
 def test_example_package_own_tests(knn_installed):

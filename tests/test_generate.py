@@ -10,12 +10,20 @@ import torch
 
 from magtask.tensorfile import open_tensors
 
-from conftest import run_cli
+from conftest import assert_head_reloads, run_cli
 
 CONTRACT = {"task", "head", "tokenizer", "data", "seed", "seconds", "n_samples", "valid_fraction",
             "diversity_ratio", "class_match", "judge_test_accuracy", "novelty", "smoothness",
             "real_valid_fraction", "recon_valid_fraction", "real_novelty"}
 CLASSES = ["linear", "circular", "helical", "parabolic"]
+
+
+def train_data(x, y, **side):
+    """TrainData for a head's fit / prepare, declaring and handing over exactly the side inputs given."""
+    from magtask import TrainData
+    from magtask.contracts import SideInputs
+
+    return TrainData(x=x, y=y, side=SideInputs("test-head", tuple(side), {k: (lambda v=v: v) for k, v in side.items()}))
 
 
 def generate(tiny_dataset, tiny_tokenizer, run_dir, head, *extra):
@@ -55,6 +63,7 @@ def test_every_head_generates_scores_and_stores_samples(tiny_dataset, tiny_token
     assert np.isfinite(tensors["codes"]).all()
     for f in ("config.json", "head.safetensors", "samples.png"):
         assert (run_dir / f).exists(), f
+    assert_head_reloads(run_dir, tiny_dataset, tiny_tokenizer)
     if head == "class-conditional":  # the run dir renders
         run_cli("render", str(run_dir), "--out", "gif", check=True)
         assert (run_dir / "samples.gif").stat().st_size > 0
@@ -134,7 +143,7 @@ def test_gaussian_prior_fits_mean_and_samples_by_group():
     y = torch.arange(200) % 4
     x += y.view(-1, 1, 1, 1, 1).float()  # class c has mean c
     head = GaussianPrior(in_shape=(2, 2, 3, 3), rank=4, groups=4)
-    head.fit(x, y)
+    head.fit_groups(x, y)
     s = head.sample(torch.tensor([0] * 50 + [3] * 50), generator=torch.Generator().manual_seed(0))
     assert s.shape == (100, 2, 2, 3, 3)
     assert abs(s[:50].mean().item()) < 0.05 and abs(s[50:].mean().item() - 3) < 0.05
@@ -195,8 +204,7 @@ def test_class_conditional_prior_follows_its_sampled_frame_track_with_training_w
     x, y = moving_dot_latents()
     frames = moving_dot_frames(x, y)
     head = ClassConditionalPrior(in_shape=(2, 4, 8, 8), rank=2, components=2, window=3)
-    assert head.wants_frame_tracks
-    head.fit(x, y, frames)
+    head.fit(train_data(x, y, tracker_tracks=frames))
     assert torch.equal(head.background, torch.zeros(2))
     labels = torch.tensor([0] * 6 + [1] * 6)
     s = head.sample(labels, generator=torch.Generator().manual_seed(0))
@@ -217,8 +225,8 @@ def test_class_conditional_prior_follows_its_sampled_frame_track_with_training_w
                        head.sample(torch.tensor([1]), generator=torch.Generator().manual_seed(1)))
     with pytest.raises(Exception, match="not fitted"):
         ClassConditionalPrior(in_shape=(2, 4, 8, 8), components=2, window=3).sample(torch.tensor([0]))
-    with pytest.raises(Exception, match="frame tracks"):
-        ClassConditionalPrior(in_shape=(2, 4, 8, 8), components=2, window=3).fit(x, y)
+    with pytest.raises(Exception, match="side input 'tracker_tracks' without declaring it"):
+        ClassConditionalPrior(in_shape=(2, 4, 8, 8), components=2, window=3).fit(train_data(x, y))
 
 
 def test_class_conditional_prior_picks_the_training_window_whose_frames_match():
@@ -232,7 +240,7 @@ def test_class_conditional_prior_picks_the_training_window_whose_frames_match():
     frames = moving_dot_frames(x, y)
     frames[1] = frames[0].view(4, 2, 2).flip(1).reshape(8, 2)  # and its dot crosses each block the other way
     head = ClassConditionalPrior(in_shape=(2, 4, 8, 8), rank=1, components=1, window=3)
-    head.fit(x, y, frames)
+    head.fit(train_data(x, y, tracker_tracks=frames))
     for video in (0, 1):
         corners, keys = head.frame_corners_and_keys(frames[video:video + 1])
         assert torch.equal(head.nearest_windows(keys), head.windows[video * 4:(video + 1) * 4]), video
@@ -258,7 +266,7 @@ def test_token_prior_layout_start_plus_displacements_round_trips():
 
     x, y = moving_dot_indices()
     head = TokenPrior(in_shape=(4, 12, 12), codebook_size=50, window=3, dim=32, depth=1, heads=2, emb=8)
-    head.prepare(x, y)
+    head.prepare(train_data(x, y))
     assert int(head.background) == 7 and head.used.nonzero().flatten().tolist() == list(range(10, 19))
     seq = head.to_seq(x)
     assert seq.shape == (8, 4 * (2 + 9))
@@ -281,7 +289,7 @@ def test_token_prior_loss_has_a_track_and_a_window_stage_and_samples_are_trainin
     torch.manual_seed(0)
     x, y = moving_dot_indices()
     head = TokenPrior(**TINY)
-    head.prepare(x, y)
+    head.prepare(train_data(x, y))
     assert torch.isfinite(head.loss(x, y))
     assert set(head.last_parts) == {"positions", "codes"} and all(v is not None for v in head.last_parts.values())
     unseen = x.clone()
@@ -309,7 +317,7 @@ def test_token_prior_track_stage_sees_augmented_copies_of_the_batch():
 
     x, y = moving_dot_indices()
     head = TokenPrior(**{**TINY, "track_copies": 3})
-    head.prepare(x, y)
+    head.prepare(train_data(x, y))
     seen = []
     original = head.tracks.loss
     head.tracks.loss = lambda track, labels, *a: seen.append((track, labels)) or original(track, labels, *a)

@@ -9,7 +9,7 @@ import torch
 
 from magtask_plugins.track_classifier import FEATURES, code_track, motion_features
 
-from conftest import run_cli
+from conftest import assert_head_reloads, run_cli
 
 
 def grid_with_dot(cells, channels=4, size=16):
@@ -63,4 +63,5 @@ def test_run_classify_track_with_five_labels_per_class(tiny_dataset, tiny_tokeni
                    "--train-per-class", "5", "--run-dir", str(run_dir), "--json", check=True)
     metrics = json.loads(proc.stdout)
     assert metrics["head"] == "track-classifier" and metrics["n_train"] == 20
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and (run_dir / "head.safetensors").exists()
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["side_inputs"] == ["task_features"]
+    assert_head_reloads(run_dir, tiny_dataset, tiny_tokenizer)

@@ -15,7 +15,7 @@ from magtask.data.generate import generate_dataset
 from magtask.data.splits import SPLIT_NAMES
 from magtask.data.styles import STYLES
 from magtask.errors import MagtaskError, UsageError
-from magtask.specs import CLASS_NAMES
+from magtask.data.trajectories import CLASS_NAMES
 
 app = typer.Typer(help="Generate, describe and look at trajectory-video datasets.", no_args_is_help=True)
 
@@ -55,7 +55,7 @@ def info(
     info = {"path": str(path), "format": ds.meta.get("format", ""), "n_videos": len(ds),
             "videos_shape": list(ds.videos.shape), "dtype": str(ds.videos.dtype), "hash": ds.hash,
             "style": ds.meta.get("style"), "seed": ds.meta.get("seed"), "generator_version": ds.meta.get("generator_version"),
-            "counts": ds.counts(), "has_ground_truth": ds.centres is not None}
+            "class_names": list(ds.class_names), "counts": ds.counts(), "has_ground_truth": ds.centres is not None}
     if as_json:
         print(json.dumps(info, indent=2))
         return
@@ -65,7 +65,7 @@ def info(
     table.add_column("class")
     for s in SPLIT_NAMES:
         table.add_column(s, justify="right")
-    for c in CLASS_NAMES:
+    for c in ds.class_names:
         table.add_row(c, *(str(info["counts"][s][c]) for s in SPLIT_NAMES))
     out.print(table)
 

@@ -11,7 +11,6 @@ import typer
 
 from magtask.console import err
 from magtask.errors import MagtaskError, UsageError
-from magtask.specs import CLASS_NAMES
 
 
 def load_samples(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[str]]:
@@ -40,7 +39,10 @@ def load_samples(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | No
         raise MagtaskError(f"{path}: `truth` must be uint8 with the shape of `videos` {videos.shape}")
     if len(videos) == 0:
         raise MagtaskError(f"{path}: holds no samples (0 videos)")
-    names = json.loads(meta["class_names"]) if "class_names" in meta else list(CLASS_NAMES)
+    try:
+        names = json.loads(meta.get("class_names", "[]"))
+    except json.JSONDecodeError:
+        raise MagtaskError(f"{path}: its class_names metadata is not a JSON list") from None
     return videos, labels, truth, names
 
 

@@ -10,18 +10,18 @@ from typing import List, Optional
 import typer
 
 from magtask.console import err
+from magtask.contracts import check_side_inputs
 from magtask.errors import UsageError
+from magtask.specs import resolve_options
 
-def _parse_sets(pairs: list[str]) -> dict:
+def parse_pairs(pairs: list[str], flag: str) -> dict[str, str]:
+    """['k=v', ...] -> {k: v} (values stay strings: each option parses its own type)."""
     out = {}
     for p in pairs:
         if "=" not in p:
-            raise UsageError(f"--set takes KEY=VALUE, got {p!r}")
+            raise UsageError(f"{flag} takes KEY=VALUE, got {p!r}")
         k, v = p.split("=", 1)
-        try:
-            out[k.strip().replace("-", "_")] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip().replace("-", "_")] = v
+        out[k.strip()] = v
     return out
 
 
@@ -46,7 +46,10 @@ def run(
     class_name: Optional[str] = typer.Option(None, "--class", help="generate: only this class."),
     past: Optional[int] = typer.Option(None, "--past", help="predict: past frames given to the head."),
     future: Optional[int] = typer.Option(None, "--future", help="predict: future frames to predict."),
-    sets: List[str] = typer.Option([], "--set", help="KEY=VALUE option for a plugin's task (repeatable)."),
+    sets: List[str] = typer.Option([], "--set", help="KEY=VALUE option of the task (repeatable): "
+                                   "a plugin task's own options, or the flags above by name."),
+    head_options: List[str] = typer.Option([], "-o", "--option", help="KEY=VALUE option of the head (repeatable), "
+                                           "e.g. -o hidden=64; `magtask list-heads HEAD` lists them."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Videos per encoding batch (16 is fastest on 2 CPU cores)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
 ) -> None:
@@ -54,25 +57,33 @@ def run(
 
     Example: `magtask run classify mlp` (default dataset, shipped tokenizer): prints test accuracy,
     per-class accuracy and the confusion matrix beside chance, in a few seconds once codes are cached.
+    `magtask run classify mlp -o hidden=64` sets a head option (`magtask list-heads mlp` lists them);
+    metrics.json records the options and the head's side inputs (what it used beyond the codes).
     """
     from magtask.registry import get_registry
     from magtask.runner import execute
 
     registry = get_registry()
+    for failure in registry.failures:
+        err.print(f"[yellow]warning:[/yellow] {failure.line()}", soft_wrap=True, highlight=False, markup=True)
     task_spec = registry.task(task)
     head_spec = registry.head(task, head)
     given = {k: v for k, v in dict(train_per_class=train_per_class, samples=samples, class_name=class_name,
                                    past=past, future=future).items() if v is not None}
-    given.update(_parse_sets(sets))
-    unknown = [k for k in given if k not in task_spec.options]
+    declared = {o.name for o in task_spec.options}
+    unknown = [k for k in given if k not in declared]
     if unknown:
         flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
-        takes = ", ".join("--" + k.replace("_", "-") for k in task_spec.options) or "none"
+        takes = ", ".join("--" + o.name.replace("_", "-") for o in task_spec.options) or "none"
         raise UsageError(f"{flags} does not apply to task {task!r} (it takes: {takes})")
-    options = {**task_spec.options, **given}
+    given.update(parse_pairs(sets, "--set"))
+    options = resolve_options(task_spec.options, given, f"task {task_spec.name}", flags=True)
+    head_opts = resolve_options(head_spec.options, parse_pairs(head_options, "-o"), f"head {head_spec.name}")
+    check_side_inputs(head_spec, task_spec)
     t0 = time.perf_counter()
     metrics = execute(task_spec, head_spec, data=data, tokenizer_path=tokenizer, seed=seed, epochs=epochs,
-                      run_dir=run_dir, overwrite=overwrite, options=options, batch_size=batch_size,
+                      run_dir=run_dir, overwrite=overwrite, options=options, head_options=head_opts,
+                      batch_size=batch_size,
                       device=device, quiet=as_json, started=t0,
                       tokenizer_config=tokenizer_config)
     if as_json:

@@ -44,13 +44,27 @@ class Dataset:
     def size(self) -> int:
         return int(self.videos.shape[-1])
 
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes in label order, from the file's metadata (files without it: the generator's)."""
+        raw = self.meta.get("class_names")
+        if raw is None:
+            return tuple(CLASS_NAMES)
+        try:
+            names = json.loads(raw)
+        except json.JSONDecodeError:
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+            raise MagtaskError(f"{self.path}: its class_names metadata is not a JSON list of distinct names")
+        return tuple(names)
+
     def indices(self, split: str | int) -> np.ndarray:
         s = SPLIT_NAMES.index(split) if isinstance(split, str) else split
         return np.flatnonzero(self.split == s)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{split name: {class name: count}}"""
-        return {s: {c: int(np.sum((self.split == si) & (self.labels == ci))) for ci, c in enumerate(CLASS_NAMES)}
+        return {s: {c: int(np.sum((self.split == si) & (self.labels == ci))) for ci, c in enumerate(self.class_names)}
                 for si, s in enumerate(SPLIT_NAMES)}
 
 

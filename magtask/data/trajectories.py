@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from magtask.specs import CLASS_NAMES  # noqa: E402  (one list for the whole package)
+# The generator's classes, in label order. Every dataset file carries its own class names; these are
+# the names of the generator's files and the defaults for the seed project's formats.
+CLASS_NAMES = ("linear", "circular", "helical", "parabolic")
 GENERATOR_VERSION = "1"
 # params row layout (float32, per video); unused entries are 0.
 PARAM_NAMES = ("length_or_radius", "turns", "drift", "height_ratio", "apex", "phase", "direction_sign")
