@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-
 from typing import Optional
 
 import typer
@@ -19,7 +18,7 @@ from magtask.data.styles import STYLES
 from magtask.errors import MagtaskError, UsageError
 from magtask.specs import CLASS_NAMES
 
-app = typer.Typer(help="Generate, describe and look at trajectory-video datasets.", no_args_is_help=True)
+app = typer.Typer(help="Generate, import, describe and look at trajectory-video datasets.", no_args_is_help=True)
 
 
 @app.command()
@@ -49,7 +48,7 @@ def generate(
 
 @app.command("import")
 def import_(
-    folder: Path = typer.Argument(..., help="DIR/<class name>/<video>: .gif, .mp4 or a folder of numbered "
+    folder: Path = typer.Argument(..., metavar="DIR", help="DIR/<class name>/<video>: .gif, .mp4 or a folder of numbered "
                                   ".png frames. Classes: the folder names, sorted; at least 2, with at least 3 "
                                   "videos each."),
     out_path: Path = typer.Option(..., "--out", help="Dataset file to write (.safetensors)."),
