@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 
 def cache_dir() -> Path:
     env = os.environ.get("MAGTASK_CACHE_DIR")

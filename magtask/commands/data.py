@@ -1,10 +1,11 @@
-"""`magtask data generate|info|show`: make, describe and look at trajectory datasets."""
+"""`magtask data generate|import|info|show`: make, import, describe and look at trajectory datasets."""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -17,7 +18,7 @@ from magtask.data.styles import STYLES
 from magtask.errors import MagtaskError, UsageError
 from magtask.data.trajectories import CLASS_NAMES
 
-app = typer.Typer(help="Generate, describe and look at trajectory-video datasets.", no_args_is_help=True)
+app = typer.Typer(help="Generate, import, describe and look at trajectory-video datasets.", no_args_is_help=True)
 
 
 @app.command()
@@ -43,6 +44,39 @@ def generate(
                                   progress=lambda done, total: tick(completed=done))
     err.print(f"wrote {n} videos ({frames}x3x{size}x{size}, style {style}) to {out_path} in "
               f"{time.perf_counter() - t0:.1f} s; content hash {digest[:16]}", soft_wrap=True)
+
+
+@app.command("import")
+def import_(
+    folder: Path = typer.Argument(..., metavar="DIR", help="DIR/<class name>/<video>: .gif, .mp4 or a folder of numbered "
+                                  ".png frames. Classes: the folder names, sorted; at least 2, with at least 3 "
+                                  "videos each."),
+    out_path: Path = typer.Option(..., "--out", help="Dataset file to write (.safetensors)."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=2, help="Resample every video to T frames "
+                                         "(default: videos must have 16, what the shipped tokenizer takes)."),
+    size: Optional[int] = typer.Option(None, "--size", min=8, help="Resize every frame to S x S pixels "
+                                       "(default: frames must be 64x64)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+) -> None:
+    """Import your own videos as a dataset with a stratified train/val/test split (duplicates dropped)."""
+    from magtask.data.folder_import import import_folder
+
+    if out_path.exists() and not overwrite:
+        raise MagtaskError(f"{out_path}: exists; pass --overwrite to replace it")
+    if out_path.is_dir():
+        raise MagtaskError(f"{out_path}: is a directory; --out names the dataset file to write")
+    t0 = time.perf_counter()
+    done = import_folder(folder, out_path, frames=frames or 16, size=size or 64, resample_frames=frames is not None,
+                         resample_size=size is not None, bar=progress_bar)
+    if done.duplicates:
+        dropped, kept = done.duplicates[0]
+        more = f" (and {len(done.duplicates) - 1} more)" if len(done.duplicates) > 1 else ""
+        err.print(f"dropped {len(done.duplicates)} duplicate video{'s' * (len(done.duplicates) != 1)}: "
+                  f"{dropped} repeats {kept}{more}", soft_wrap=True)
+    per_class = ", ".join(f"{c} {n}" for c, n in zip(done.class_names, done.counts))
+    err.print(f"wrote {done.n} videos ({frames or 16}x3x{size or 64}x{size or 64}) in {len(done.class_names)} "
+              f"classes ({', '.join(done.class_names)}; {per_class}) to {out_path} in "
+              f"{time.perf_counter() - t0:.1f} s; content hash {done.hash[:16]}", soft_wrap=True)
 
 
 @app.command()

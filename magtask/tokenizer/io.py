@@ -1,7 +1,7 @@
 """Tokenizer files: safetensors weights with the config (and a card) as JSON metadata.
 
     save_tokenizer(model, path, card)   format=magtask-tokenizer, written atomically
-    load_tokenizer(path=None)           None: the shipped checkpoints/magtask-tokenizer-v2.safetensors
+    load_tokenizer(path=None)           None: the shipped checkpoint (default_tokenizer_path)
     tokenizer_hash(path_or_model)       sha256 over config + weights: what code caches are keyed by
 
 Training state (for --resume) is a safetensors file too (format=magtask-tokenizer-train-state):
@@ -12,6 +12,7 @@ JSON metadata. Nothing is ever unpickled; a .pt state is read with torch.load(we
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
 from pathlib import Path
@@ -30,7 +31,19 @@ DEFAULT_NAME = "magtask-tokenizer-v2.safetensors"
 
 
 def default_tokenizer_path() -> Path:
-    return Path(magtask.__file__).resolve().parent.parent / "checkpoints" / DEFAULT_NAME
+    """The shipped checkpoint, magtask-tokenizer-v2.safetensors (its card, .json, lies beside it).
+
+    It is package data of `magtask.checkpoints`: pyproject.toml maps the repository's top-level
+    checkpoints/ folder onto that package, so wheels, sdists and editable installs all carry it, and
+    it is found here with importlib.resources, never relative to a source checkout. Only an editable
+    install made before that mapping existed lacks the package; it falls back to the folder beside
+    the `magtask` package (reinstall with `pip install -e .` to drop the fallback).
+    """
+    try:
+        found = importlib.resources.files("magtask.checkpoints") / DEFAULT_NAME
+    except ModuleNotFoundError:
+        found = Path(magtask.__file__).resolve().parent.parent / "checkpoints" / DEFAULT_NAME
+    return found if isinstance(found, Path) else Path(str(found))
 
 
 def _arrays(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str, np.ndarray]:
