@@ -74,3 +74,18 @@ def test_magtask_plugins_env_loads_only_named(installed_plugins):
     proc = run_cli("plugins", "--json", env={"MAGTASK_PLUGINS": ""}, check=True)
     names = {p["package"] for p in json.loads(proc.stdout)["plugins"]}
     assert names <= {"magtask"}
+
+
+def test_run_warns_of_failed_plugins_and_names_the_one_behind_a_missing_head(installed_plugins, tmp_path):
+    proc = run_cli("run", "classify", "badimport", "--run-dir", str(tmp_path / "r"))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    warnings = [l for l in lines if l.startswith("warning:")]
+    assert len(warnings) == 5 and all("magtask-badplug" in w for w in warnings)
+    error = [l for l in lines if l.startswith("Error:")]
+    assert len(error) == 1 and "head 'badimport' is not available: plugin 'badimport' from magtask-badplug: " \
+        "failed to load: ImportError" in error[0], proc.stderr
+    proc = run_cli("run", "classify", "no-such-head", "--run-dir", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "unknown head 'no-such-head'" in proc.stderr
+    assert "Plugins that failed to load: plugin 'badimport'" in proc.stderr
+    assert not (tmp_path / "r").exists()
