@@ -119,7 +119,8 @@ class ClassConditionalPrior(nn.Module, GenerateHead):
         labels = labels.long()
         per_class = self.weights.view(self.n_classes, self.m)
         if labels.min() < 0 or labels.max() >= self.n_classes or bool((per_class[labels].sum(1) <= 0).any()):
-            raise MagtaskError("this prior was not fitted for a requested class (too few training videos)")
+            raise MagtaskError("this prior was not fitted for a requested class: too few training videos for its "
+                               f"{self.m} clusters per class (try -o components=1)")
         comp = torch.multinomial(per_class[labels], 1, generator=generator).squeeze(1) + labels * self.m
         frames = self.prior.sample(comp, generator=generator).view(len(labels), self.frames, 2)
         frames = torch.minimum(frames.clamp_min(0), torch.tensor([h - 1.0, w - 1.0]))

@@ -236,3 +236,30 @@ def test_existing_output_and_bad_options(tmp_path):
     assert proc.returncode == 1 and "--overwrite" in proc.stderr and out.read_bytes() == b"keep me"
     proc = run_cli("data", "import", str(root), "--out", str(tmp_path / "y.safetensors"), "--frames", "1")
     assert proc.returncode == 2 and not (tmp_path / "y.safetensors").exists()
+
+
+def test_imported_class_names_run_through_classify_generate_and_render(tmp_path, tiny_tokenizer):
+    """Three classes with new names, from GIFs: the names, and their number, reach every output."""
+    root = tmp_path / "clips"
+    for motion in ("left", "right", "still"):
+        for i in range(6):
+            write_gif(root / motion / f"{motion}{i}.gif", dot_video(motion, i))
+    data = tmp_path / "mine.safetensors"
+    run_cli("data", "import", str(root), "--out", str(data), check=True)
+    info = json.loads(run_cli("data", "info", str(data), "--json", check=True).stdout)
+    assert info["class_names"] == ["left", "right", "still"]
+    assert {c: sum(info["counts"][s][c] for s in info["counts"]) for c in info["class_names"]} == \
+        {"left": 6, "right": 6, "still": 6}
+    proc = run_cli("run", "classify", "mlp", "--data", str(data), "--tokenizer", str(tiny_tokenizer), "--epochs", "1",
+                   "--run-dir", str(tmp_path / "c"), "--json", check=True)
+    m = json.loads(proc.stdout)
+    assert list(m["per_class_accuracy"]) == ["left", "right", "still"] and np.array(m["confusion_matrix"]).shape == (3, 3)
+    proc = run_cli("run", "generate", "class-conditional", "--data", str(data), "--tokenizer", str(tiny_tokenizer),
+                   "--samples", "1", "--class", "still", "-o", "components=1", "--run-dir", str(tmp_path / "g"), "--json",
+                   check=True)
+    g = json.loads(proc.stdout)
+    assert g["samples_per_class"] == {"still": 1} and set(g["judged_class_counts"]) == {"left", "right", "still"}
+    bad = run_cli("run", "generate", "class-conditional", "--data", str(data), "--tokenizer", str(tiny_tokenizer),
+                  "--class", "linear", "--run-dir", str(tmp_path / "b"))
+    assert bad.returncode == 2 and "classes: left, right, still" in bad.stderr
+    run_cli("render", str(tmp_path / "g"), "--out", "png", check=True)
