@@ -170,7 +170,8 @@ def run_steps(args, work: Path, env: dict) -> list[dict]:
         rows.append({"step": f"run {task} {head}", "command": f"magtask run {task} {head}" +
                      (f" --epochs {args.epochs}" if args.epochs else ""), **r,
                      "throughput": f"train {train:.1f} s" if train is not None else "(codes cached)",
-                     "result": score(task, m), "metrics": {k: v for k, v in m.items() if not isinstance(v, (dict, list))},
+                     "result": score(task, m), "side_inputs": ", ".join(m["side_inputs"]) or "none (code-only)",
+                     "metrics": {k: v for k, v in m.items() if not isinstance(v, (dict, list))},
                      "target": target})
     return rows
 
@@ -182,10 +183,11 @@ def table(rows: list[dict], info: dict, argv: list[str]) -> str:
              f"at the start, {info['load_end']:.1f} at the end" +
              (" (*contended*: other jobs shared the cores, so times are pessimistic)" if contended else "") +
              f". Whole run {info['seconds']:.0f} s; each step a fresh process.", "",
-             "| step | what ran | wall s | throughput | peak RSS MB | result | target |", "|---|---|---|---|---|---|---|"]
+             "| step | what ran | wall s | throughput | peak RSS MB | result | side inputs | target |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['step']} | `{r['command']}` | {r['seconds']:.1f} | {r['throughput']} | {r['rss_mb']:.0f} | "
-                     f"{r['result']} | {r['target']} |")
+                     f"{r['result']} | {r.get('side_inputs', '')} | {r['target']} |")
     return "\n".join(lines)
 
 
