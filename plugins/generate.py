@@ -155,7 +155,7 @@ def requested_labels(head, options: dict, names: tuple[str, ...]) -> np.ndarray:
         raise UsageError(f"unknown class {name!r}; classes: {', '.join(names)}")
     if not capability(head, GenerateHead, "conditional"):
         if name is not None:
-            raise UsageError(f"--class needs a class-conditional head; this one samples unconditionally")
+            raise UsageError("--class needs a class-conditional head; this one samples unconditionally")
         return np.full(int(n) * len(names), -1, np.int64)  # as many samples as a conditional head
     classes = [names.index(name)] if name is not None else range(len(names))
     return np.repeat(np.array(list(classes), np.int64), int(n))

@@ -28,7 +28,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from rich.table import Table
 
 from magtask import MagtaskError, Option, TaskSpec, TrainData, UsageError, hookimpl

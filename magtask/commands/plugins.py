@@ -33,7 +33,7 @@ def list_heads(head: Optional[str] = typer.Argument(None, help="One head's name 
         out.print(f"[bold]{row['name']}[/bold] ({row['task']}; {row['package']} {row['version']}): {row['description']}",
                   soft_wrap=True, highlight=False)
         out.print(f"side inputs: {', '.join(row['side_inputs']) or 'none (code-only)'}", highlight=False)
-        table = Table(title=f"options (-o KEY=VALUE)")
+        table = Table(title="options (-o KEY=VALUE)")
         for col in ("option", "values", "default", "help"):
             table.add_column(col)
         for o in row["options"]:
