@@ -174,6 +174,8 @@ def test_apply_predict_continues_a_gif(runs, test_gif, test_video, tmp_path):
     assert np.array_equal(t["videos"][0, past:], t["predicted"][0])
     assert t["is_predicted"].tolist() == [0] * past + [1] * future
     assert json.loads(meta["inputs"]) == [str(test_gif)]
+    assert cli("apply", runs["predict"], test_gif, "--out", tmp_path / "out.mp4") == 0
+    assert len(iio.imread(tmp_path / "out.mp4", plugin="pyav", index=None)) == past + future
 
 
 def test_predict_marks_predicted_frames_in_gif(runs, test_gif, tmp_path):
@@ -204,6 +206,8 @@ def test_sample_class_gif_and_safetensors(runs, tmp_path):
     names = json.loads(meta["class_names"])
     assert t["videos"].shape == (3, 16, 3, 64, 64) and t["videos"].dtype == np.uint8
     assert [names[c] for c in t["labels"]] == ["circular"] * 3
+    assert cli("sample", runs["generate"], "--class", "circular", "--n", "3", "--out", tmp_path / "s.mp4") == 0
+    assert len(iio.imread(tmp_path / "s.mp4", plugin="pyav", index=None)) == 16
 
 
 def test_sample_every_class_by_default(runs, tmp_path):
