@@ -280,3 +280,19 @@ def test_bad_input_is_one_line_and_writes_nothing(name, runs, test_gif, tmp_path
     assert "Traceback" not in stderr
     assert list(outdir.iterdir()) == []
     assert sorted(p.name for p in runs["classify"].iterdir()) == before
+
+
+def test_default_in_config_json_is_the_shipped_tokenizer(tmp_path, tiny_tokenizer):
+    from magtask.apply import open_run_tokenizer
+    from magtask.errors import MagtaskError
+    from magtask.tokenizer.io import load_tokenizer
+    from magtask.tokenizer.resolve import hash_of
+
+    shipped = hash_of(load_tokenizer(None))
+    assert hash_of(open_run_tokenizer(tmp_path, {"tokenizer": "default"}, shipped)) == shipped
+    with pytest.raises(MagtaskError, match="shipped tokenizer has content hash"):
+        open_run_tokenizer(tmp_path, {"tokenizer": "default"}, "0" * 64)
+    with pytest.raises(MagtaskError, match="not there any more; pass --tokenizer"):
+        open_run_tokenizer(tmp_path, {"tokenizer": str(tmp_path / "gone.safetensors")}, shipped)
+    tiny = hash_of(load_tokenizer(tiny_tokenizer))  # an override is hash-checked too, and wins
+    assert hash_of(open_run_tokenizer(tmp_path, {"tokenizer": "default"}, tiny, tiny_tokenizer)) == tiny
