@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from magtask.commands import codes, convert, data, plugins, render, run, tokenizer
+from magtask.commands import apply, codes, convert, data, plugins, render, run, tokenizer
 from magtask.console import err
 from magtask.errors import MagtaskError, UsageError
 
@@ -32,6 +32,8 @@ app.command("list-heads")(plugins.list_heads)
 app.command("plugins")(plugins.plugins)
 app.command("run", context_settings={"help_option_names": ["--help", "-h"]})(run.run)
 app.command("render")(render.render)
+app.command("apply")(apply.apply)
+app.command("sample")(apply.sample)
 
 
 def _fail(message: str, code: int) -> None:

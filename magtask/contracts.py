@@ -148,7 +148,14 @@ class Head:
 class ClassifyHead(Head):
     """Task classify: head(x) -> (B, n_classes) scores for codes x (B, *in_shape); argmax is the class.
 
-    Default loss of a trained head: cross entropy of head(x) against the labels; minibatches (x, y)."""
+    Default loss of a trained head: cross entropy of head(x) against the labels; minibatches (x, y).
+
+    scores         what head(x) returns, so that `magtask apply` can turn it into class probabilities:
+                   "logits" (softmax), "probabilities" (used as they are, renormalised), or "votes"
+                   (non-negative counts or weights, e.g. a k-NN's neighbours per class: divided by their sum)
+    """
+
+    scores: ClassVar[str] = "logits"
 
 
 class GenerateHead(Head):

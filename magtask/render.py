@@ -176,26 +176,46 @@ def sample_trails(videos: np.ndarray, labels: np.ndarray, truth: np.ndarray | No
     return _with_title(labelled_grid(tiles, texts, scale=1), f"dot over all frames (blue early, red late)   {what}")
 
 
+def marked_frames(videos: np.ndarray, colours: np.ndarray, titles: list[str], per_row: int = 8, scale: int = 3,
+                  border: int = 4) -> np.ndarray:
+    """(N, T, 3, H, W) uint8 -> (T, H', W', 3) animation frames: the videos side by side (per_row to a row),
+    scaled up, every tile of frame k framed in colours[k] (T, 3) and the frame titled titles[k]
+    (e.g. grey for a given frame, red for a predicted one). The last row of tiles ends the image."""
+    n, t = videos.shape[:2]
+    gap = 4
+    frames = []
+    for k in range(t):
+        tiles = _upscale(np.asarray(videos[:, k]).transpose(0, 2, 3, 1), scale)
+        tiles = np.pad(tiles, ((0, 0), (border, border), (border, border), (0, 0)))
+        tiles[:, :border], tiles[:, -border:], tiles[:, :, :border], tiles[:, :, -border:] = (colours[k],) * 4
+        rows = []
+        for lo in range(0, n, per_row):
+            part = list(tiles[lo:lo + per_row])
+            part += [np.full_like(tiles[0], 255)] * (min(per_row, n) - len(part))
+            spaced = [x for tile in part for x in (tile, np.full((tile.shape[0], gap, 3), 255, np.uint8))][:-1]
+            rows.append(np.concatenate(spaced, axis=1))
+        spaced_rows = [x for r in rows for x in (r, np.full((gap, r.shape[1], 3), 255, np.uint8))][:-1]
+        frames.append(_with_title(np.concatenate(spaced_rows, axis=0), titles[k]))
+    return np.stack(frames)
+
+
 def write_animation(path: str | os.PathLike, frames: np.ndarray, fps: float = 8.0) -> None:
-    """(T, H, W, 3) uint8 -> a looping .gif, or an .mp4 (needs the imageio-ffmpeg package); atomic."""
-    import importlib.util
-
+    """(T, H, W, 3) uint8 -> a looping .gif, or an .mp4 (H.264 through PyAV); atomic."""
     import imageio.v3 as iio
-
-    from magtask.errors import MagtaskError
 
     path = Path(path)
     ext = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if ext == ".mp4":
-        if importlib.util.find_spec("imageio_ffmpeg") is None:
-            raise MagtaskError("mp4 output needs the imageio-ffmpeg package (pip install imageio-ffmpeg); "
-                               "--out gif needs nothing more")
-        h, w = frames.shape[1:3]
-        ph, pw = -h % 16, -w % 16  # encoders want sizes that are multiples of 16
-        frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), constant_values=255)
-        iio.imwrite(tmp, frames, extension=".mp4", fps=fps, codec="libx264", plugin="FFMPEG")
-    else:
-        iio.imwrite(tmp, frames, extension=ext, duration=int(1000 / fps), loop=0)
+    try:
+        if ext == ".mp4":
+            h, w = frames.shape[1:3]
+            ph, pw = -h % 16, -w % 16  # encoders want sizes that are multiples of 16
+            frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), constant_values=255)
+            iio.imwrite(tmp, frames, extension=".mp4", plugin="pyav", codec="libx264", fps=fps)
+        else:
+            iio.imwrite(tmp, frames, extension=ext, duration=int(1000 / fps), loop=0)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)

@@ -46,7 +46,7 @@ def execute(task: TaskSpec, head: HeadSpec, data: Path | None = None, tokenizer_
                      run_dir=run_dir, seed=seed, epochs=epochs, options=dict(options or {}), device=device,
                      quiet=quiet, head_options=dict(head_options or {}))
     config = {"task": task.name, "head": head.name, "head_package": f"{head.package} {head.version}",
-              "data": str(dataset.path), "tokenizer": str(tokenizer_path or "default"),
+              "data": str(dataset.path), "tokenizer": str(Path(tokenizer_path).resolve()) if tokenizer_path else "default",
               "tokenizer_config": tokenizer_config, "seed": seed,
               "epochs": epochs, "options": ctx.options, "head_options": ctx.head_options,
               "side_inputs": list(head.side_inputs), "device": device}

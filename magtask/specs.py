@@ -205,6 +205,14 @@ class TaskSpec:
 
     options: the task's own settings (each a flag of `magtask run`, or `--set KEY=VALUE` for a
     plugin's task); provides: the data side inputs (DATA_SIDE_INPUTS) it can hand a head that declares them.
+    Optional, for using a finished run (magtask/apply.py holds the core side of both):
+    apply(run, videos, out) -> dict   `magtask apply`: the run's head on new videos (run: a LoadedRun,
+                                      videos: [InputVideo] of the run's geometry, out: the --out path or
+                                      None); writes out (atomically) if it takes one, prints unless
+                                      run.quiet, returns what --json prints
+    apply_outputs                     the --out extensions apply writes (e.g. (".gif", ".safetensors"))
+    sample(run, class_name, n, out) -> dict   `magtask sample`: draws new videos from the run's head
+    sample_outputs                    the --out extensions sample writes
     """
 
     name: str
@@ -212,6 +220,10 @@ class TaskSpec:
     description: str = ""
     options: tuple[Option, ...] = ()
     provides: tuple[str, ...] = ()
+    apply: Callable[..., dict] | None = None
+    apply_outputs: tuple[str, ...] = ()
+    sample: Callable[..., dict] | None = None
+    sample_outputs: tuple[str, ...] = ()
     package: str = ""
     version: str = ""
 
@@ -221,6 +233,9 @@ class TaskSpec:
             out.append("no name")
         if not callable(self.run):
             out.append("run is not callable")
+        for name in ("apply", "sample"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                out.append(f"{name} is not callable")
         if not all(isinstance(o, Option) for o in self.options):
             out.append("options must be Option(...) objects")
         return out

@@ -103,6 +103,8 @@ def show(metrics: dict) -> None:
 
 @hookimpl
 def register_tasks(register):
-    register(TaskSpec(name="classify", run=run,
+    from magtask_plugins import classify_apply
+
+    register(TaskSpec(name="classify", run=run, apply=classify_apply.apply, apply_outputs=classify_apply.OUTPUTS,
                       options=(Option("train_per_class", int, None, "labelled training videos per class", lo=1),),
                       description="codes -> trajectory class; test accuracy, per-class accuracy, confusion, chance"))

@@ -336,7 +336,10 @@ def show(m: dict) -> None:
 
 @hookimpl
 def register_tasks(register):
-    register(TaskSpec(name="generate", run=run, provides=("tracker_tracks",),
+    from magtask_plugins import generate_sample
+
+    register(TaskSpec(name="generate", run=run, sample=generate_sample.sample, sample_outputs=generate_sample.OUTPUTS,
+                      provides=("tracker_tracks",),
                       options=(Option("samples", int, DEFAULT_SAMPLES, "samples per class", lo=1, hi=100_000),
                                Option("class_name", str, None, "sample only this class")),
                       description="codes -> a generative head; samples decoded and scored: valid fraction, class "

@@ -412,7 +412,10 @@ def show(m: dict) -> None:
 
 @hookimpl
 def register_tasks(register):
-    register(TaskSpec(name="predict", run=run, provides=("true_centres",),
+    from magtask_plugins import predict_apply
+
+    register(TaskSpec(name="predict", run=run, apply=predict_apply.apply, apply_outputs=predict_apply.OUTPUTS,
+                      provides=("true_centres",),
                       options=(Option("past", int, DEFAULT_PAST, "past frames given to the head", lo=1),
                                Option("future", int, DEFAULT_FUTURE, "future frames to predict", lo=1)),
                       description="past frames' codes -> future codes -> frames; mse, centroid error beside "

@@ -48,7 +48,7 @@ def load_samples(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | No
 
 def render(
     run_dir: Path = typer.Argument(..., help="A run dir that holds samples.safetensors (generate or predict)."),
-    out: str = typer.Option("gif", "--out", help="gif (looping animation), mp4 (needs imageio-ffmpeg) or png "
+    out: str = typer.Option("gif", "--out", help="gif (looping animation), mp4 (H.264, through PyAV) or png "
                                                  "(each sample's dot track as one still)."),
     path: Optional[Path] = typer.Option(None, "--path", help="File to write. Default: RUN_DIR/samples.FORMAT."),
     per_class: int = typer.Option(8, "--per-class", min=1, help="Samples shown per row (class)."),

@@ -154,9 +154,9 @@ def _resize(frame: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize((size, size), Image.BILINEAR))
 
 
-def read_video(video: VideoFile, frames: int, size: int, resample_frames: bool = False,
-               resample_size: bool = False) -> np.ndarray:
-    """(frames, 3, size, size) uint8 RGB. Without resample_*, a video of another geometry is refused."""
+def _decode(video: VideoFile, size: int | None) -> tuple[list[np.ndarray], tuple[int, ...] | None]:
+    """The video's frames as (H, W, 3) RGB (each resized to size x size if size is given, as it is
+    decoded) and the shape of its first frame as stored."""
     out, shape = [], None
     try:
         for raw, where in _frames(video):
@@ -166,21 +166,47 @@ def read_video(video: VideoFile, frames: int, size: int, resample_frames: bool =
             elif f.shape != shape:
                 raise MagtaskError(f"{where}: frame of {f.shape[1]}x{f.shape[0]}, the video's first is "
                                    f"{shape[1]}x{shape[0]}; all frames of a video must be one size")
-            out.append(_resize(f, size) if resample_size and f.shape[:2] != (size, size) else f)
+            out.append(_resize(f, size) if size is not None and f.shape[:2] != (size, size) else f)
     except MagtaskError:
         raise
     except Exception as e:  # decoders raise OSError, ValueError, av.FFmpegError, SyntaxError (Pillow), ...
         first = getattr(e, "strerror", None) or (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise MagtaskError(f"{video.path}: unreadable {video.kind} video ({first})") from None
-    n = len(out)
-    if n == 0:
+    if not out:
         raise MagtaskError(f"{video.path}: no frames")
+    return out, shape
+
+
+def _retime(frames: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """n frames at evenly spaced times (the nearest frame to each)."""
+    return frames if len(frames) == n else [frames[i] for i in np.round(np.linspace(0, len(frames) - 1, n)).astype(int)]
+
+
+def read_frames(video: VideoFile, frames: int | None = None, size: int | None = None) -> np.ndarray:
+    """(T, 3, H, W) uint8 RGB as stored, resampled to `frames` frames and/or size x size where given."""
+    out, _ = _decode(video, size)
+    return np.stack(_retime(out, frames) if frames is not None else out).transpose(0, 3, 1, 2)
+
+
+def video_file(path: str | Path) -> VideoFile:
+    """One video (a .gif, an .mp4 or a folder of .png frames) at path, outside any import root."""
+    path = Path(path)
+    if path.is_dir():
+        return VideoFile(path, -1, str(path), "png")
+    if path.suffix.lower() in (".gif", ".mp4"):
+        return VideoFile(path, -1, str(path), path.suffix.lower()[1:])
+    raise MagtaskError(f"{path}: not a video (a video is a {KINDS})")
+
+
+def read_video(video: VideoFile, frames: int, size: int, resample_frames: bool = False,
+               resample_size: bool = False) -> np.ndarray:
+    """(frames, 3, size, size) uint8 RGB. Without resample_*, a video of another geometry is refused."""
+    out, shape = _decode(video, size if resample_size else None)
+    n = len(out)
     h, w = shape[:2]
     bad_t, bad_s = n != frames and not resample_frames, (h, w) != (size, size) and not resample_size
     if bad_t or bad_s:
         hint = " ".join(opt for opt, bad in ((f"--frames {frames}", bad_t), (f"--size {size}", bad_s)) if bad)
         raise MagtaskError(f"{video.path}: {n} frame{'s' * (n != 1)} of {w}x{h}, the dataset takes {frames} frames of "
                            f"{size}x{size} (pass {hint} to resample)")
-    if n != frames:
-        out = [out[i] for i in np.round(np.linspace(0, n - 1, frames)).astype(int)]
-    return np.stack(out).transpose(0, 3, 1, 2)
+    return np.stack(_retime(out, frames)).transpose(0, 3, 1, 2)
