@@ -14,6 +14,7 @@ from magtask import ClassifyHead, HeadSpec, Option, hookimpl
 
 class KNNClassifier(ClassifyHead):
     scores = "votes"  # vote counts: magtask apply divides them by their sum
+
     def __init__(self, n_classes: int, k: int = 5):
         self.k, self.n_classes = k, n_classes
         self.x = self.y = None
