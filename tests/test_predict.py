@@ -107,7 +107,7 @@ def test_track_heads_are_causal_over_frames(head):
 
 
 def test_oracle_is_exact_on_projected_motion_and_const_velocity_on_lines():
-    from magtask_plugins.predict import const_velocity, oracle_track
+    from magtask_plugins.tasks.predict.task import const_velocity, oracle_track
 
     t = np.arange(16.0)
     depth = 5 + 0.1 * t
@@ -166,7 +166,7 @@ def _dot_codes(centres, h=8, patch=4.0):
 
 
 def test_track_head_renders_windows_at_positions_on_each_videos_background():
-    from magtask_plugins.track_predict import TrackPredictor, background_codes
+    from magtask_plugins.blocks.track_predict import TrackPredictor, background_codes
 
     head = TrackPredictor([4, 4, 8, 8], [8, 5, 5, 5], torch.nn.Identity(), 16, window=3, reader_steps=0, dim=16)
     g = torch.Generator().manual_seed(0)
@@ -177,7 +177,7 @@ def test_track_head_renders_windows_at_positions_on_each_videos_background():
     back = background_codes(codes, head.levels)
     assert torch.equal(back, torch.full((6, 4), 0.5))
     drawn = head.render(centres, back)  # the training positions themselves: the dot comes back where it was
-    from magtask_plugins.track_classifier import code_track
+    from magtask_plugins.heads.classify.track_classifier import code_track
 
     assert drawn.shape == codes.shape and set(drawn.unique().tolist()) <= {0.5, -0.5}
     assert (code_track(drawn) - code_track(codes)).norm(dim=-1).max() <= 1.0  # toy codes: a cell is coarse
@@ -189,7 +189,7 @@ def test_track_head_renders_windows_at_positions_on_each_videos_background():
 def test_track_head_learns_constant_velocity_and_reads_positions():
     """Reader + core on toy codes: a dot moving at constant velocity is read to within a cell and
     extrapolated to within a few px after a few hundred steps."""
-    from magtask_plugins.lstm_predictor import LSTMPredictor
+    from magtask_plugins.heads.predict.lstm_predictor import LSTMPredictor
 
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
@@ -215,7 +215,7 @@ def test_track_head_learns_constant_velocity_and_reads_positions():
 
 
 def test_track_augmentation_mirrors_both_tracks_alike():
-    from magtask_plugins.track_predict import TrackPredictor
+    from magtask_plugins.blocks.track_predict import TrackPredictor
 
     head = TrackPredictor([4, 4, 8, 8], [8, 5, 5, 5], torch.nn.Identity(), 16, reader_steps=0, dim=16)
     torch.manual_seed(0)
@@ -228,7 +228,7 @@ def test_track_augmentation_mirrors_both_tracks_alike():
 
 
 def test_fsq_levels_one_hot_and_indices():
-    from magtask_plugins import fsq_levels
+    from magtask_plugins.blocks import fsq_levels
 
     levels = [8, 5, 5, 5]
     half = torch.tensor([4.0, 2, 2, 2]).view(1, 4, 1, 1)

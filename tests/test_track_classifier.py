@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from magtask_plugins.track_classifier import FEATURES, code_track, motion_features
+from magtask_plugins.heads.classify.track_classifier import FEATURES, code_track, motion_features
 
 from conftest import assert_head_reloads, run_cli
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from magtask import ClassifyHead, HeadSpec, Option, hookimpl
-from magtask_plugins.dot_windows import centres, latent_mass
+from magtask_plugins.blocks.dot_windows import centres, latent_mass
 
 FEATURES = ("poly1", "poly2", "poly3", "poly4", "line", "conic")
 

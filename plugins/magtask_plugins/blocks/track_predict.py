@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask import Option, PredictHead
-from magtask_plugins import fsq_levels
-from magtask_plugins.dot_windows import corners_around, crop, nearest_rows
-from magtask_plugins.track_classifier import code_track
+from magtask_plugins.blocks import fsq_levels
+from magtask_plugins.blocks.dot_windows import corners_around, crop, nearest_rows
+from magtask_plugins.heads.classify.track_classifier import code_track
 
 SCALE = 8.0  # px: displacements and offsets are divided by this before the core sees them
 
