@@ -94,7 +94,7 @@ def assert_head_reloads(run_dir: Path, data: Path, tokenizer: Path) -> None:
         idx = snap_to_grid(tok, s)[1] if s.dtype.is_floating_point else s
         assert torch.equal(idx.to(torch.int32), torch.from_numpy(np.asarray(samples["indices"])))
         return
-    from magtask_plugins.tasks.predict.task import encode_frames
+    from magtask_plugins.tasks.predict.codes import encode_frames
 
     past = encode_frames(tok, np.asarray(samples["truth"])[:, :metrics["n_past"]])
     with torch.no_grad():

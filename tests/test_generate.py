@@ -118,7 +118,7 @@ def test_frame_tracks_of_reconstructions_are_in_latent_cells(tmp_path):
     of each training video's codes, as (row, col) in latent cells (a cell's centre at an integer)."""
     from magtask.data.dataset import load_dataset
     from magtask.data.generate import generate_dataset
-    from magtask.metrics import dot_centroids
+    from magtask.trajectory_eval import dot_centroids
     from magtask.tokenizer.io import load_tokenizer
     from magtask_plugins.tasks.generate import frame_tracks
 

@@ -107,7 +107,8 @@ def test_track_heads_are_causal_over_frames(head):
 
 
 def test_oracle_is_exact_on_projected_motion_and_const_velocity_on_lines():
-    from magtask_plugins.tasks.predict.task import const_velocity, oracle_track
+    from magtask.trajectory_eval import oracle_track
+    from magtask_plugins.tasks.predict.baselines import const_velocity
 
     t = np.arange(16.0)
     depth = 5 + 0.1 * t
@@ -119,6 +120,19 @@ def test_oracle_is_exact_on_projected_motion_and_const_velocity_on_lines():
     np.testing.assert_allclose(oracle_track(circle[:12], "circular", 4), circle[12:], atol=0.05)
     flat_line = np.stack([2 + 3 * t, 5 - t], 1)
     np.testing.assert_allclose(const_velocity(flat_line[None, :12], 4)[0], flat_line[12:])
+
+
+def test_fill_track_fills_gaps_as_the_judge_does_but_puts_a_dotless_video_at_half_the_frames():
+    from magtask.trajectory_eval import fill_gaps
+    from magtask_plugins.tasks.predict.baselines import fill_track
+
+    c = np.full((2, 4, 2), np.nan, np.float32)
+    c[0, 1], c[0, 3] = [3, 5], [7, 1]
+    filled = [[3, 5], [3, 5], [3, 5], [7, 1]]
+    np.testing.assert_array_equal(fill_track(c)[0], filled)
+    np.testing.assert_array_equal(fill_gaps(c)[0], filled)
+    assert (fill_track(c)[1] == 2.0).all() and (fill_gaps(c)[1] == 0.0).all()  # T / 2 vs 0
+    assert fill_track(c).dtype == np.float64 and fill_gaps(c).dtype == np.float32
 
 
 @pytest.mark.parametrize("past,future,needle", [
