@@ -191,7 +191,7 @@ def test_track_head_renders_windows_at_positions_on_each_videos_background():
     back = background_codes(codes, head.levels)
     assert torch.equal(back, torch.full((6, 4), 0.5))
     drawn = head.render(centres, back)  # the training positions themselves: the dot comes back where it was
-    from magtask_plugins.heads.classify.track_classifier import code_track
+    from magtask_plugins.blocks.dot_windows import code_track
 
     assert drawn.shape == codes.shape and set(drawn.unique().tolist()) <= {0.5, -0.5}
     assert (code_track(drawn) - code_track(codes)).norm(dim=-1).max() <= 1.0  # toy codes: a cell is coarse
