@@ -6,7 +6,7 @@ The contracts a head's object must meet live in magtask/contracts.py; docs/plugi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from magtask.errors import UsageError
