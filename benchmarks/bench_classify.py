@@ -34,9 +34,9 @@ from magtask.loop import TrainConfig, train
 from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
 from magtask import TrainData
 from magtask.contracts import SideInputs
-from magtask_plugins.classify import pick_per_class
-from magtask_plugins.mlp_classifier import MLPClassifier
-from magtask_plugins.track_classifier import TrackClassifier
+from magtask_plugins.tasks.classify import pick_per_class
+from magtask_plugins.heads.classify.mlp_classifier import MLPClassifier
+from magtask_plugins.heads.classify.track_classifier import TrackClassifier
 
 
 class PixelCNN(nn.Module):

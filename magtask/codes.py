@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 

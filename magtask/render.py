@@ -11,8 +11,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 
 def ink(videos: np.ndarray) -> np.ndarray:
-    """(N, T, 3, H, W) -> (N, T, H, W) in [0, 1]: metrics.ink scaled so each video's darkest ink is 1."""
-    from magtask.metrics import ink as raw_ink
+    """(N, T, 3, H, W) -> (N, T, H, W) in [0, 1]: trajectory_eval.ink scaled so each video's darkest ink is 1."""
+    from magtask.trajectory_eval import ink as raw_ink
 
     d = raw_ink(videos).numpy()
     peak = d.reshape(len(d), -1).max(axis=1).clip(min=1e-6)

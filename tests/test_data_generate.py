@@ -9,7 +9,7 @@ from magtask.data.dataset import load_dataset
 from magtask.data.generate import generate_dataset
 from magtask.data.styles import SEED_BACKGROUND
 from magtask.render import ink
-from magtask.specs import CLASS_NAMES
+from magtask.data.trajectories import CLASS_NAMES
 
 
 def test_same_seed_same_file_other_seed_other_videos(tmp_path, tiny_dataset):

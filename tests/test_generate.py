@@ -99,7 +99,7 @@ def test_class_with_an_unconditional_head_is_refused(tiny_dataset, tiny_tokenize
 
 def test_snap_to_grid_keeps_grid_codes_and_rounds_the_rest(tiny_tokenizer):
     from magtask.tokenizer.io import load_tokenizer
-    from magtask_plugins.generate import snap_to_grid
+    from magtask_plugins.tasks.generate import snap_to_grid
 
     tok = load_tokenizer(tiny_tokenizer)
     idx = torch.randint(0, tok.codebook_size, (3, 2, 4, 4))
@@ -118,9 +118,9 @@ def test_frame_tracks_of_reconstructions_are_in_latent_cells(tmp_path):
     of each training video's codes, as (row, col) in latent cells (a cell's centre at an integer)."""
     from magtask.data.dataset import load_dataset
     from magtask.data.generate import generate_dataset
-    from magtask.metrics import dot_centroids
+    from magtask.trajectory_eval import dot_centroids
     from magtask.tokenizer.io import load_tokenizer
-    from magtask_plugins.generate import frame_tracks
+    from magtask_plugins.tasks.generate import frame_tracks
 
     generate_dataset(tmp_path / "d.safetensors", per_class=1, seed=4321)
     videos = np.asarray(load_dataset(tmp_path / "d.safetensors").videos)
@@ -136,7 +136,7 @@ def test_frame_tracks_of_reconstructions_are_in_latent_cells(tmp_path):
 
 
 def test_gaussian_prior_fits_mean_and_samples_by_group():
-    from magtask_plugins.gaussian_prior import GaussianPrior
+    from magtask_plugins.heads.generate.gaussian_prior import GaussianPrior
 
     torch.manual_seed(0)
     x = torch.randn(200, 2, 2, 3, 3) * 0.1
@@ -165,7 +165,7 @@ def moving_dot_latents(n=24, t=4, size=8, seed=0):
 
 
 def test_windows_crop_and_paste_round_trip():
-    from magtask_plugins.dot_windows import crop, latent_mass, paste, window_corners
+    from magtask_plugins.blocks.dot_windows import crop, latent_mass, paste, window_corners
 
     x, _ = moving_dot_latents()
     grid = x.permute(0, 2, 3, 4, 1)  # (B, t, h, w, C)
@@ -176,7 +176,7 @@ def test_windows_crop_and_paste_round_trip():
 
 
 def test_window_helpers_place_corners_inside_the_grid_and_find_nearest_rows():
-    from magtask_plugins.dot_windows import corners_around, nearest_rows
+    from magtask_plugins.blocks.dot_windows import corners_around, nearest_rows
 
     c = corners_around(torch.tensor([[3.4, 3.6], [0.2, 7.9], [-2.0, 5.0]]), 3, 8, 8)
     assert c.tolist() == [[2, 3], [0, 5], [0, 4]]  # round(centre - 1), clamped to 0..5
@@ -189,7 +189,7 @@ def test_window_helpers_place_corners_inside_the_grid_and_find_nearest_rows():
 def moving_dot_frames(x, y):
     """The frame tracks of moving_dot_latents: 2 frames per step, (row, col) in cells; the dot's 2 x 2
     block at step s is crossed from a quarter cell before its centre to a quarter after."""
-    from magtask_plugins.dot_windows import centres
+    from magtask_plugins.blocks.dot_windows import centres
 
     t = x.shape[2]
     centre = centres(x[:, 0])  # (n, t, 2): channel 0 is 1.0 on the dot, 0 elsewhere
@@ -199,7 +199,7 @@ def moving_dot_frames(x, y):
 
 
 def test_class_conditional_prior_follows_its_sampled_frame_track_with_training_windows():
-    from magtask_plugins.class_conditional_prior import ClassConditionalPrior
+    from magtask_plugins.heads.generate.class_conditional_prior import ClassConditionalPrior
 
     x, y = moving_dot_latents()
     frames = moving_dot_frames(x, y)
@@ -232,7 +232,7 @@ def test_class_conditional_prior_follows_its_sampled_frame_track_with_training_w
 def test_class_conditional_prior_picks_the_training_window_whose_frames_match():
     """Two training videos of one class share their step centres but not where the dot is within each
     frame: the window follows the frames, which only the frame track tells apart."""
-    from magtask_plugins.class_conditional_prior import ClassConditionalPrior
+    from magtask_plugins.heads.generate.class_conditional_prior import ClassConditionalPrior
 
     x, y = moving_dot_latents(n=2, seed=3)
     x[1], y[1] = x[0].clone(), y[0]
@@ -262,7 +262,7 @@ def moving_dot_indices(n=8, t=4, size=12, seed=0):
 
 
 def test_token_prior_layout_start_plus_displacements_round_trips():
-    from magtask_plugins.token_prior import ABS, CODE, DISP, TokenPrior
+    from magtask_plugins.heads.generate.token_prior import ABS, CODE, DISP, TokenPrior
 
     x, y = moving_dot_indices()
     head = TokenPrior(in_shape=(4, 12, 12), codebook_size=50, window=3, dim=32, depth=1, heads=2, emb=8)
@@ -284,7 +284,7 @@ TINY = dict(in_shape=(4, 12, 12), codebook_size=50, window=3, dim=32, depth=1, h
 
 
 def test_token_prior_loss_has_a_track_and_a_window_stage_and_samples_are_training_windows():
-    from magtask_plugins.token_prior import TokenPrior
+    from magtask_plugins.heads.generate.token_prior import TokenPrior
 
     torch.manual_seed(0)
     x, y = moving_dot_indices()
@@ -313,7 +313,7 @@ def test_token_prior_loss_has_a_track_and_a_window_stage_and_samples_are_trainin
 
 
 def test_token_prior_track_stage_sees_augmented_copies_of_the_batch():
-    from magtask_plugins.token_prior import TokenPrior
+    from magtask_plugins.heads.generate.token_prior import TokenPrior
 
     x, y = moving_dot_indices()
     head = TokenPrior(**{**TINY, "track_copies": 3})
@@ -331,7 +331,7 @@ def test_token_prior_track_stage_sees_augmented_copies_of_the_batch():
 
 
 def test_token_prior_snaps_windows_by_code_distance_not_token_mismatches():
-    from magtask_plugins.token_prior import TokenPrior
+    from magtask_plugins.heads.generate.token_prior import TokenPrior
 
     levels = [5, 5, 2]  # 50 codes; code = d0 + 5 d1 + 25 d2
     head = TokenPrior(**{**TINY, "levels": levels})

@@ -4,7 +4,7 @@ import numpy as np
 
 from magtask.data.dataset import load_dataset
 from magtask.data.generate import generate_dataset
-from magtask.judge import train_judge
+from magtask.trajectory_eval import train_judge
 
 
 def test_judge_is_accurate_on_real_test_videos(tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from magtask import metrics
+from magtask import metrics, trajectory_eval
 from magtask.data.dataset import load_dataset
 from magtask.data.generate import generate_dataset
 
@@ -15,11 +15,11 @@ def data(request, tmp_path_factory):
 
 def test_tracker_matches_ground_truth(data):
     v = np.asarray(data.videos)
-    c = metrics.dot_centroids(v)
+    c = trajectory_eval.dot_centroids(v)
     err = np.sqrt(((c - data.centres) ** 2).sum(-1))
     assert err.max() < 0.1
-    assert metrics.centre_error_px(v, data.centres) < 0.05
-    assert metrics.one_dot_valid(v).all()
+    assert trajectory_eval.centre_error_px(v, data.centres) < 0.05
+    assert trajectory_eval.one_dot_valid(v).all()
 
 
 def test_blank_psnr_is_a_low_baseline(data):
@@ -27,10 +27,10 @@ def test_blank_psnr_is_a_low_baseline(data):
     blank = metrics.blank_video(v)
     assert 15 < metrics.psnr(blank, v) < 25
     assert metrics.psnr(v, v) == float("inf")
-    assert metrics.one_dot_valid(blank).sum() == 0
-    assert metrics.dot_counts(blank)[0].max() == 0
+    assert trajectory_eval.one_dot_valid(blank).sum() == 0
+    assert trajectory_eval.dot_counts(blank)[0].max() == 0
     # a blank "reconstruction" is a miss in every frame: the error is large, never free
-    assert metrics.centre_error_px(blank, data.centres) > 20
+    assert trajectory_eval.centre_error_px(blank, data.centres) > 20
 
 
 def test_one_dot_validity_counts_zero_and_two():
@@ -40,13 +40,13 @@ def test_one_dot_validity_counts_zero_and_two():
     v[0, 1, :, 4:9, 4:9] = 0.1  # one dot
     v[0, 2, :, 4:9, 4:9] = 0.1  # two dots
     v[0, 2, :, 20:25, 18:23] = 0.1
-    counts, _ = metrics.dot_counts(v)
+    counts, _ = trajectory_eval.dot_counts(v)
     assert counts.tolist() == [[0, 1, 2]]
-    assert metrics.one_dot_valid(v).tolist() == [[False, True, False]]
-    c = metrics.dot_centroids(v)
+    assert trajectory_eval.one_dot_valid(v).tolist() == [[False, True, False]]
+    c = trajectory_eval.dot_centroids(v)
     assert np.isnan(c[0, 0]).all() and np.allclose(c[0, 1], [6.5, 6.5])
     v[0, 1, :, 20, 20] = 0.1  # a one-pixel speck is not a dot
-    assert metrics.dot_counts(v)[0][0, 1] == 1
+    assert trajectory_eval.dot_counts(v)[0][0, 1] == 1
 
 
 def test_codebook_usage():

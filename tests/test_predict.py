@@ -107,7 +107,8 @@ def test_track_heads_are_causal_over_frames(head):
 
 
 def test_oracle_is_exact_on_projected_motion_and_const_velocity_on_lines():
-    from magtask_plugins.predict import const_velocity, oracle_track
+    from magtask.trajectory_eval import oracle_track
+    from magtask_plugins.tasks.predict.baselines import const_velocity
 
     t = np.arange(16.0)
     depth = 5 + 0.1 * t
@@ -119,6 +120,19 @@ def test_oracle_is_exact_on_projected_motion_and_const_velocity_on_lines():
     np.testing.assert_allclose(oracle_track(circle[:12], "circular", 4), circle[12:], atol=0.05)
     flat_line = np.stack([2 + 3 * t, 5 - t], 1)
     np.testing.assert_allclose(const_velocity(flat_line[None, :12], 4)[0], flat_line[12:])
+
+
+def test_fill_track_fills_gaps_as_the_judge_does_but_puts_a_dotless_video_at_half_the_frames():
+    from magtask.trajectory_eval import fill_gaps
+    from magtask_plugins.tasks.predict.baselines import fill_track
+
+    c = np.full((2, 4, 2), np.nan, np.float32)
+    c[0, 1], c[0, 3] = [3, 5], [7, 1]
+    filled = [[3, 5], [3, 5], [3, 5], [7, 1]]
+    np.testing.assert_array_equal(fill_track(c)[0], filled)
+    np.testing.assert_array_equal(fill_gaps(c)[0], filled)
+    assert (fill_track(c)[1] == 2.0).all() and (fill_gaps(c)[1] == 0.0).all()  # T / 2 vs 0
+    assert fill_track(c).dtype == np.float64 and fill_gaps(c).dtype == np.float32
 
 
 @pytest.mark.parametrize("past,future,needle", [
@@ -166,7 +180,7 @@ def _dot_codes(centres, h=8, patch=4.0):
 
 
 def test_track_head_renders_windows_at_positions_on_each_videos_background():
-    from magtask_plugins.track_predict import TrackPredictor, background_codes
+    from magtask_plugins.blocks.track_predict import TrackPredictor, background_codes
 
     head = TrackPredictor([4, 4, 8, 8], [8, 5, 5, 5], torch.nn.Identity(), 16, window=3, reader_steps=0, dim=16)
     g = torch.Generator().manual_seed(0)
@@ -177,7 +191,7 @@ def test_track_head_renders_windows_at_positions_on_each_videos_background():
     back = background_codes(codes, head.levels)
     assert torch.equal(back, torch.full((6, 4), 0.5))
     drawn = head.render(centres, back)  # the training positions themselves: the dot comes back where it was
-    from magtask_plugins.track_classifier import code_track
+    from magtask_plugins.blocks.dot_windows import code_track
 
     assert drawn.shape == codes.shape and set(drawn.unique().tolist()) <= {0.5, -0.5}
     assert (code_track(drawn) - code_track(codes)).norm(dim=-1).max() <= 1.0  # toy codes: a cell is coarse
@@ -189,7 +203,7 @@ def test_track_head_renders_windows_at_positions_on_each_videos_background():
 def test_track_head_learns_constant_velocity_and_reads_positions():
     """Reader + core on toy codes: a dot moving at constant velocity is read to within a cell and
     extrapolated to within a few px after a few hundred steps."""
-    from magtask_plugins.lstm_predictor import LSTMPredictor
+    from magtask_plugins.heads.predict.lstm_predictor import LSTMPredictor
 
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
@@ -215,7 +229,7 @@ def test_track_head_learns_constant_velocity_and_reads_positions():
 
 
 def test_track_augmentation_mirrors_both_tracks_alike():
-    from magtask_plugins.track_predict import TrackPredictor
+    from magtask_plugins.blocks.track_predict import TrackPredictor
 
     head = TrackPredictor([4, 4, 8, 8], [8, 5, 5, 5], torch.nn.Identity(), 16, reader_steps=0, dim=16)
     torch.manual_seed(0)
@@ -228,7 +242,7 @@ def test_track_augmentation_mirrors_both_tracks_alike():
 
 
 def test_fsq_levels_one_hot_and_indices():
-    from magtask_plugins import fsq_levels
+    from magtask_plugins.blocks import fsq_levels
 
     levels = [8, 5, 5, 5]
     half = torch.tensor([4.0, 2, 2, 2]).view(1, 4, 1, 1)

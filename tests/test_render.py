@@ -1,6 +1,5 @@
 """`magtask render`: gif/png/mp4 grids from a run dir's samples.safetensors, and its bad input."""
 
-import importlib.util
 import json
 
 import imageio.v3 as iio

@@ -8,7 +8,7 @@ import torch
 
 from magtask.data.dataset import load_dataset
 from magtask.data.generate import generate_dataset
-from magtask.metrics import dot_centroids
+from magtask.trajectory_eval import dot_centroids
 from magtask.tokenizer.io import default_tokenizer_path, load_tokenizer, tokenizer_hash
 
 

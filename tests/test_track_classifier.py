@@ -4,10 +4,10 @@ import json
 import math
 
 import numpy as np
-import pytest
 import torch
 
-from magtask_plugins.track_classifier import FEATURES, code_track, motion_features
+from magtask_plugins.blocks.dot_windows import code_track
+from magtask_plugins.heads.classify.track_classifier import FEATURES, motion_features
 
 from conftest import assert_head_reloads, run_cli
 

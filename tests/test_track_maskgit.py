@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from magtask_plugins.track_maskgit import TrackMaskGIT
+from magtask_plugins.blocks.track_maskgit import TrackMaskGIT
 
 
 def lines(n: int, t: int = 4, generator=None):
@@ -59,7 +59,7 @@ def test_it_learns_class_conditional_tracks_and_samples_them():
 
 
 def test_unmask_rounds_follow_the_cosine_schedule_and_fill_only_masked_slots():
-    from magtask_plugins.maskgit import unmask_round
+    from magtask_plugins.blocks.maskgit import unmask_round
 
     mask_id, total, steps = 9, 6, 3
     seq = torch.tensor([[5, 5] + [mask_id] * total] * 2)
@@ -76,7 +76,7 @@ def test_unmask_rounds_follow_the_cosine_schedule_and_fill_only_masked_slots():
 
 
 def test_random_mask_masks_a_share_of_the_candidates_only():
-    from magtask_plugins.maskgit import random_mask
+    from magtask_plugins.blocks.maskgit import random_mask
 
     cand = torch.zeros(50, 10, dtype=torch.bool)
     cand[:, 2:] = True

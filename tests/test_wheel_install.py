@@ -99,6 +99,19 @@ def test_wheel_and_sdist_hold_the_shipped_checkpoint(source_copy, wheel_venv, tm
         assert any(m.endswith(f"/checkpoints/{f}") for m in members), f"{f} missing from the sdist"
 
 
+def test_wheel_holds_every_package_of_the_checkout(wheel_venv):
+    """Every folder with an __init__.py under magtask/ and plugins/magtask_plugins/ is in the wheel
+    (pyproject.toml lists the packages one by one: a new subpackage must be added there)."""
+    import zipfile
+
+    (wheel,) = (wheel_venv.parent / "dist").glob("magtask-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for root, installed in (("magtask", "magtask"), ("plugins/magtask_plugins", "magtask_plugins")):
+        for init in sorted((REPO / root).rglob("__init__.py")):
+            rel = init.relative_to(REPO / root).as_posix()
+            assert f"{installed}/{rel}" in names, f"{root}/{rel} is not in the wheel"
+
+
 def test_installed_wheel_runs_outside_the_checkout(wheel_venv, tmp_path):
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()

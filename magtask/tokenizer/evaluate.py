@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from magtask import metrics
+from magtask import metrics, trajectory_eval
 from magtask.data.dataset import Dataset
 from magtask.errors import MagtaskError, UsageError
 from magtask.tokenizer.model import VideoTokenizer
@@ -52,16 +52,16 @@ def evaluate_tokenizer(model: VideoTokenizer, dataset: Dataset, split: str = "te
         "split": split, "n_videos": int(len(idx)),
         "psnr": metrics.psnr(recon, videos),
         "blank_psnr": metrics.psnr(metrics.blank_video(videos), videos),
-        "one_dot_fraction": float(metrics.one_dot_valid(recon).mean()),
-        "one_dot_fraction_real": float(metrics.one_dot_valid(videos).mean()),
+        "one_dot_fraction": float(trajectory_eval.one_dot_valid(recon).mean()),
+        "one_dot_fraction_real": float(trajectory_eval.one_dot_valid(videos).mean()),
     }
     if dataset.centres is not None:
         true = np.asarray(dataset.centres[np.sort(idx)])
-        out["centre_error_px"] = metrics.centre_error_px(recon, true)
-        out["centre_error_px_real"] = metrics.centre_error_px(videos, true)  # the tracker's own error
+        out["centre_error_px"] = trajectory_eval.centre_error_px(recon, true)
+        out["centre_error_px_real"] = trajectory_eval.centre_error_px(videos, true)  # the tracker's own error
     else:  # no ground truth (seed-project files): compare with the tracker on the real videos
-        c_real = metrics.dot_centroids(videos)
-        c_rec = metrics.dot_centroids(recon)
+        c_real = trajectory_eval.dot_centroids(videos)
+        c_rec = trajectory_eval.dot_centroids(recon)
         d = np.sqrt(((c_rec - c_real) ** 2).sum(-1))
         out["centre_error_px"] = float(np.nanmean(d)) if np.isfinite(d).any() else float("nan")
         out["centre_error_px_real"] = 0.0

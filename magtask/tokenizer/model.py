@@ -16,8 +16,6 @@ no statistic mixes frames either.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -10,7 +10,6 @@ whole 16-frame video unchanged.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path

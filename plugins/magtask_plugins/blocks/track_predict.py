@@ -4,7 +4,7 @@ windows placed at the predicted positions.
 
     past codes (B, C, tp, h, w)
       -> read: per latent step, the k x k window (k = 5) around the step's code centroid
-         (track_classifier.code_track), one-hot FSQ levels -> MLP -> the dot's centre in each of the
+         (dot_windows.code_track), one-hot FSQ levels -> MLP -> the dot's centre in each of the
          step's s frames, in px relative to the window          track (B, tp*s, 2) px
          (fitted on the training videos' true centres; ~0.25 px on held-out videos, where the
          step centroid alone, the mean of its s frames, is ~1.4 px from each frame's centre)
@@ -26,9 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask import Option, PredictHead
-from magtask_plugins import fsq_levels
-from magtask_plugins.dot_windows import corners_around, crop, nearest_rows
-from magtask_plugins.track_classifier import code_track
+from magtask_plugins.blocks import fsq_levels
+from magtask_plugins.blocks.dot_windows import code_track, corners_around, crop, nearest_rows
 
 SCALE = 8.0  # px: displacements and offsets are divided by this before the core sees them
 

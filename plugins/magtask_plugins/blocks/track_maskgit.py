@@ -1,6 +1,6 @@
 """A class-conditional MaskGIT over a dot track's position tokens: the first stage of `token-prior`.
 
-A track is the dot's centre per latent step, (B, t, 2) in cells (magtask_plugins.dot_windows.centres
+A track is the dot's centre per latent step, (B, t, 2) in cells (magtask_plugins.blocks.dot_windows.centres
 of the code grid). Its tokens are the ABSOLUTE row and column of every step in 1/res cells,
 
     [row_0, col_0, row_1, col_1, ..., row_{t-1}, col_{t-1}]        2t tokens, each 0 .. size*res - 1
@@ -15,7 +15,7 @@ with a learnt embedding per value instead, the model stayed at the marginals (he
 tokens, the class dropped ("no class") 10 % of the time, tracks augmented by the frame's dihedral
 group and time reversal (the judge's families are invariant to both). Sampling: `steps` rounds,
 each samples every masked token, keeps the most confident (confidence + annealed Gumbel noise) and
-re-masks the rest on the cosine schedule (magtask_plugins.maskgit).
+re-masks the rest on the cosine schedule (magtask_plugins.blocks.maskgit).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from magtask_plugins.maskgit import random_mask, unmask_round
+from magtask_plugins.blocks.maskgit import random_mask, unmask_round
 
 
 class TrackMaskGIT(nn.Module):

@@ -20,9 +20,9 @@ samples.safetensors (format=magtask-samples):
     metadata: class_names (JSON list), task, head
 (`magtask render` needs only videos and labels, and shows an optional `truth` beside the videos.)
 
-Scores (every one beside its real-data baseline; dot tracks come from metrics.dot_centroids, the
-same tracker for real and generated videos; a track's distance to another is the mean over frames of
-the distance between their dot centres, in pixels):
+Scores (every one beside its real-data baseline; dot tracks come from
+trajectory_eval.dot_centroids, the same tracker for real and generated videos; a track's distance to
+another is the mean over frames of the distance between their dot centres, in pixels):
     valid_fraction    samples whose every frame holds exactly one dot      (real: real_valid_fraction)
     class_match       the judge agrees with the requested class            (judge_test_accuracy)
     diversity_ratio   mean pairwise track distance among samples of one class ÷ the same among real
@@ -48,11 +48,10 @@ from magtask import GenerateHead, MagtaskError, Option, TaskSpec, TrainData, Usa
 from magtask.contracts import capability, head_kind
 from magtask.console import out, progress_bar
 from magtask.data.splits import TEST, TRAIN, VAL
-from magtask.judge import fill_gaps, train_judge
 from magtask.loop import train_head
-from magtask.metrics import dot_centroids, one_dot_valid
 from magtask.render import labelled_grid, trails, write_image
 from magtask.tensorfile import write_tensors
+from magtask.trajectory_eval import dot_centroids, fill_gaps, one_dot_valid, train_judge
 
 DEFAULT_SAMPLES = 16  # per class
 SAMPLE_BATCH = 64
@@ -102,7 +101,7 @@ def frame_tracks(tokenizer, latents, image_size: int, index=None, batch: int = 6
                  tick=None) -> torch.Tensor:
     """latents (N, C, t, h, w) -> (N, T, 2) float32: the dot's (row, col) per frame of each decoded video,
     in latent cells (pixel centre / cell size - 0.5); frames without a dot take the nearest frame's
-    centre (judge.fill_gaps), a video without one stays at 0."""
+    centre (trajectory_eval.fill_gaps), a video without one stays at 0."""
     cell = image_size / latents.shape[-1]
     parts = []
     for video in decoded(tokenizer, latents, index, batch, device):
@@ -336,7 +335,7 @@ def show(m: dict) -> None:
 
 @hookimpl
 def register_tasks(register):
-    from magtask_plugins import generate_sample
+    from magtask_plugins.tasks import generate_sample
 
     register(TaskSpec(name="generate", run=run, sample=generate_sample.sample, sample_outputs=generate_sample.OUTPUTS,
                       provides=("tracker_tracks",),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from magtask import HeadSpec, Option, hookimpl
-from magtask_plugins.track_predict import TRACK_OPTIONS, TRACK_SIDE_INPUTS, TrackPredictor
+from magtask_plugins.blocks.track_predict import TRACK_OPTIONS, TRACK_SIDE_INPUTS, TrackPredictor
 
 
 class FrameLSTM(nn.Module):

@@ -103,7 +103,7 @@ def show(metrics: dict) -> None:
 
 @hookimpl
 def register_tasks(register):
-    from magtask_plugins import classify_apply
+    from magtask_plugins.tasks import classify_apply
 
     register(TaskSpec(name="classify", run=run, apply=classify_apply.apply, apply_outputs=classify_apply.OUTPUTS,
                       options=(Option("train_per_class", int, None, "labelled training videos per class", lo=1),),

@@ -2,14 +2,14 @@
 track, frame by frame, and the training code windows that draw it there; sampled by class.
 
 What it models is where the dot is in every frame: the task gives it each training video's frame
-track (plugins/generate.py, frame_tracks: the dot read off the tokenizer's reconstruction of the
+track (plugins/magtask_plugins/tasks/generate.py, frame_tracks: the dot read off the tokenizer's reconstruction of the
 video's codes, (row, col) per frame in latent cells). Each class's tracks are split into `components`
 clusters (k-means) and each cluster gets a low-rank Gaussian (top-`rank` principal directions, fitted
-in closed form; magtask_plugins.gaussian_prior) over its T x 2 numbers, 16 x 2 = 32 on the default
+in closed form; magtask_plugins.heads.generate.gaussian_prior) over its T x 2 numbers, 16 x 2 = 32 on the default
 data. A sample of class c picks a cluster of class c (in proportion to its size), draws a track from
 its Gaussian and clips it to the grid.
 
-Codes for that track: the sparse view of a video's latents (magtask_plugins.dot_windows) is, per latent
+Codes for that track: the sparse view of a video's latents (magtask_plugins.blocks.dot_windows) is, per latent
 step, a k x k window of latents around the dot (default k = 4) on a grid of the background code. A
 latent step holds T / t frames (2 on the default data), and its window's corner is
 round(mean of its frames' positions - (k-1)/2). Each sampled step takes the training window whose
@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from magtask import GenerateHead, HeadSpec, MagtaskError, Option, hookimpl
-from magtask_plugins.dot_windows import corners_around, crop, nearest_rows, paste
-from magtask_plugins.gaussian_prior import GaussianPrior
+from magtask_plugins.blocks.dot_windows import corners_around, crop, nearest_rows, paste
+from magtask_plugins.heads.generate.gaussian_prior import GaussianPrior
 
 
 def kmeans(x: torch.Tensor, m: int, iters: int = 20, seed: int = 0) -> torch.Tensor:

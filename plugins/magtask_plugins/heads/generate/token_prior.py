@@ -1,7 +1,7 @@
 """Head `token-prior` (alias `maskgit`): a class-conditional masked-token model over token indices.
 
 MaskGIT (Chang et al. 2022), the generator MAGVIT itself uses, over the sparse view of a video's
-tokens (magtask_plugins.dot_windows): almost every cell holds the background token, so per latent
+tokens (magtask_plugins.blocks.dot_windows): almost every cell holds the background token, so per latent
 step what matters is where the dot is and the k x k token indices of the window around it:
 
     indices (B, t, h, w), e.g. 8 x 16 x 16 = 2 048 tokens, ~83 % of them the background token
@@ -10,7 +10,7 @@ step what matters is where the dot is and the k x k token indices of the window 
       -> per step the k x k window of token indices whose corner is round(centre - (k-1)/2)
 
 Two stages, each a class-conditional transformer trained with MaskGIT's masked-token loss:
-1. Track (magtask_plugins.track_maskgit): 2t position tokens, the absolute row and column of every
+1. Track (magtask_plugins.blocks.track_maskgit): 2t position tokens, the absolute row and column of every
    step, sampled by iterative unmasking (`position_steps` rounds). Tracks are augmented by the
    frame's dihedral group and time reversal, `track_copies` augmented copies per batch.
 2. Windows, given the track: per step a transformer position whose input is its tokens and its two
@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask import GenerateHead, HeadSpec, Option, hookimpl
-from magtask_plugins.dot_windows import centres, crop, index_digits, index_mass, nearest_rows, paste
-from magtask_plugins.maskgit import random_mask, unmask_round
-from magtask_plugins.track_maskgit import TrackMaskGIT
+from magtask_plugins.blocks.dot_windows import centres, crop, index_digits, index_mass, nearest_rows, paste
+from magtask_plugins.blocks.maskgit import random_mask, unmask_round
+from magtask_plugins.blocks.track_maskgit import TrackMaskGIT
 
 CODE, ABS, DISP = 0, 1, 2  # slot kinds
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from magtask import HeadSpec, Option, hookimpl
-from magtask_plugins.track_predict import TRACK_OPTIONS, TRACK_SIDE_INPUTS, TrackPredictor
+from magtask_plugins.blocks.track_predict import TRACK_OPTIONS, TRACK_SIDE_INPUTS, TrackPredictor
 
 
 class CausalTransformer(nn.Module):

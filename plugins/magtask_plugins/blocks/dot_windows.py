@@ -1,4 +1,4 @@
-"""The dot as a track plus small windows of the code grid: the sparse view the generate heads model.
+"""The dot as a track plus small windows of the code grid: the sparse view the heads model.
 
 Most cells of a video's code grid hold the background code; the dot touches a few cells per latent
 step. So a video is described, per latent step, by where a k x k window of cells sits (its top-left
@@ -13,6 +13,7 @@ tokenizer; k = 3 does not).
     paste(windows, corners, fill, h, w) -> (B, t, h, w, ...): fill everywhere, the windows on top
     corners_around(centres, k, h, w)  the k x k window centred on each (row, col): round(centre - (k-1)/2)
     nearest_rows(query, ref)          each query row's nearest reference row (a window dictionary look-up)
+    code_track(codes) (B, t, 2)       the dot's (x, y) per latent step, in cells: the mass's centroid
 Functions only; nothing here is learnt.
 """
 
@@ -55,6 +56,22 @@ def centres(mass: torch.Tensor) -> torch.Tensor:
     rows = torch.arange(mass.shape[2], dtype=p.dtype)
     cols = torch.arange(mass.shape[3], dtype=p.dtype)
     return torch.stack([(p.sum(3) * rows).sum(-1), (p.sum(2) * cols).sum(-1)], -1)
+
+
+def code_track(codes: torch.Tensor) -> torch.Tensor:
+    """codes (B, C, t, h, w) -> (B, t, 2): per latent step the (x, y) centroid, in grid cells, of how far
+    each cell's code is from the video's background code (its per-channel median). A step where no cell
+    differs keeps the previous step's position (the next one's for the first step)."""
+    t = codes.shape[2]
+    d = latent_mass(codes.double())  # (B, t, h, w)
+    mass = d.sum((2, 3))
+    track = centres(d).flip(-1)  # (row, col) -> (x, y)
+    empty = mass <= 1e-9
+    for k, src in [(k, k - 1) for k in range(1, t)] + [(k, k + 1) for k in range(t - 2, -1, -1)]:
+        gap = empty[:, k] & ~empty[:, src]
+        track[gap, k] = track[gap, src]
+        empty[gap, k] = False
+    return track
 
 
 def window_corners(mass: torch.Tensor, k: int) -> torch.Tensor:

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from magtask import MagtaskError, UsageError
 from magtask.console import out as stdout
-from magtask.metrics import one_dot_valid
+from magtask.trajectory_eval import one_dot_valid
 
 OUTPUTS = (".gif", ".mp4", ".safetensors")
 PAST, PREDICTED = (150, 150, 150), (220, 30, 30)
@@ -35,7 +35,7 @@ PAST, PREDICTED = (150, 150, 150), (220, 30, 30)
 def apply(run, videos, out) -> dict:
     from magtask.render import marked_frames, write_animation
     from magtask.tensorfile import write_tensors
-    from magtask_plugins.predict import decode_codes, encode_frames
+    from magtask_plugins.tasks.predict.codes import decode_codes, encode_frames
 
     if out is None:
         raise UsageError(f"a predict run writes its continuations to --out FILE ({', '.join(OUTPUTS)})")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-import numpy as np
 
 from magtask.console import err
 
@@ -19,7 +18,7 @@ OUTPUTS = (".gif", ".mp4", ".safetensors")
 def sample(run, class_name, n, out) -> dict:
     from magtask.render import sample_frames, write_animation
     from magtask.tensorfile import write_tensors
-    from magtask_plugins.generate import draw, requested_labels
+    from magtask_plugins.tasks.generate import draw, requested_labels
 
     names = run.class_names
     labels = requested_labels(run.head, {"samples": n, "class_name": class_name}, names)

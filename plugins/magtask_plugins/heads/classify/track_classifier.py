@@ -22,25 +22,9 @@ import torch
 from torch import nn
 
 from magtask import ClassifyHead, HeadSpec, Option, hookimpl
-from magtask_plugins.dot_windows import centres, latent_mass
+from magtask_plugins.blocks.dot_windows import code_track
 
 FEATURES = ("poly1", "poly2", "poly3", "poly4", "line", "conic")
-
-
-def code_track(codes: torch.Tensor) -> torch.Tensor:
-    """codes (B, C, t, h, w) -> (B, t, 2): per latent step the (x, y) centroid, in grid cells, of how far
-    each cell's code is from the video's background code (its per-channel median). A step where no cell
-    differs keeps the previous step's position (the next one's for the first step)."""
-    t = codes.shape[2]
-    d = latent_mass(codes.double())  # (B, t, h, w)
-    mass = d.sum((2, 3))
-    track = centres(d).flip(-1)  # (row, col) -> (x, y)
-    empty = mass <= 1e-9
-    for k, src in [(k, k - 1) for k in range(1, t)] + [(k, k + 1) for k in range(t - 2, -1, -1)]:
-        gap = empty[:, k] & ~empty[:, src]
-        track[gap, k] = track[gap, src]
-        empty[gap, k] = False
-    return track
 
 
 def motion_features(track: torch.Tensor) -> torch.Tensor:

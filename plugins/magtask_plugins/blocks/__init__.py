@@ -1,0 +1,5 @@
+"""Building blocks the heads share, functions and small modules that know nothing of a head or a
+task: `dot_windows` (the dot as a track plus k x k windows of the code grid; the code track),
+`fsq_levels` (one-hot FSQ levels of codes), `maskgit` (masking and unmasking on the cosine schedule),
+`track_maskgit` (a class-conditional MaskGIT over track tokens) and `track_predict` (the track-space
+predictor both predict heads wrap)."""
