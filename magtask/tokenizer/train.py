@@ -24,6 +24,7 @@ from magtask.console import err, progress_bar
 from magtask.data.dataset import Dataset, load_dataset
 from magtask.distributed import all_sum, barrier, data_parallel, init, rank_slice
 from magtask.errors import MagtaskError, UsageError
+from magtask.interrupt import kept
 from magtask.tokenizer.io import load_training_state, save_tokenizer, save_training_state
 from magtask.tokenizer.model import VideoTokenizer
 
@@ -233,6 +234,7 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
             if rank == 0 and checkpoint and checkpoint_every and done % checkpoint_every == 0 and done < last:
                 save_training_state(checkpoint, model, opt, _state_meta(done, steps, seed, opts, sets, history,
                                                                          elapsed0 + time.perf_counter() - t0))
+                kept(f"training state {checkpoint} (step {done}; continue with --resume)")
     seconds = elapsed0 + time.perf_counter() - t0
     done = max(last, start_step)
     if checkpoint and rank == 0:
