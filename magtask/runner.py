@@ -34,6 +34,7 @@ def execute(task: TaskSpec, head: HeadSpec, data: Path | None = None, tokenizer_
     started = time.perf_counter() if started is None else started
     device = resolve_device(device)
     dataset = load_dataset(data if data is not None else default_dataset_path(quiet=quiet))
+    dataset.require("train", "test")
     tok = open_tokenizer(tokenizer_path, tokenizer_config).to(device).eval()
     tok_hash = hash_of(tok)
     tok.latent_shape(dataset.frames, dataset.size)  # a clear error if the videos do not fit the tokenizer

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from magtask.checksums import data_sha256, remember
 from magtask.errors import MagtaskError
 
 _DTYPES = {
@@ -70,6 +71,8 @@ class TensorWriter:
             self._current += 1
         shape, dt = self.layout[name]
         data = np.ascontiguousarray(chunk, dtype=dt)
+        if not data.nbytes:
+            return
         buf = memoryview(data).cast("B")
         self._f.write(buf)
         self.hash.update(buf)
@@ -92,7 +95,12 @@ class TensorWriter:
                 os.fsync(self._f.fileno())
             self._f.close()
             if exc_type is None:
-                os.replace(self._tmp, self.path)
+                try:
+                    os.replace(self._tmp, self.path)
+                except FileNotFoundError:
+                    raise MagtaskError(f"{self.path}: its temp file was removed while it was written "
+                                       "(by `magtask codes clear`?); nothing written, run again") from None
+                remember(self.path, self.hash.hexdigest())
         finally:
             if self._tmp.exists():
                 self._f.close()
@@ -133,10 +141,24 @@ def read_header(path: str | os.PathLike) -> tuple[dict, int]:
     if not isinstance(header, dict):
         raise MagtaskError(f"{path}: not a safetensors file (header is not a table)")
     start = 8 + hlen
-    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    try:
+        end = _data_end(header)
+    except (KeyError, TypeError, IndexError):
+        raise MagtaskError(f"{path}: not a safetensors file (malformed tensor entries)") from None
     if start + end > size:
         raise MagtaskError(f"{path}: truncated ({size} bytes, header promises {start + end})")
     return header, start
+
+
+def data_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of the file's tensor bytes (remembered per file version, see magtask.checksums): equal
+    to the writer's `content_hash` for a file unchanged since TensorWriter wrote it."""
+    header, start = read_header(path)
+    return data_sha256(path, start, start + _data_end(header))
+
+
+def _data_end(header: dict) -> int:
+    return max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
 
 
 def open_tensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
