@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from magtask.errors import MagtaskError
+from magtask.pids import alive
 from magtask.specs import HeadSpec, TaskSpec
 
 
@@ -84,21 +85,11 @@ def _is_run_dir(d: Path) -> bool:
     return isinstance(config, dict) and {"task", "head", "head_package"} <= set(config)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale(parent: Path, name: str) -> None:
     """Temp dirs of runs into `name` whose process is gone (killed, not interrupted)."""
     for d in parent.glob(f".{name}.*-*"):
         kind, _, pid = d.name[len(name) + 2:].rpartition("-")
-        if kind in ("tmp", "old") and pid.isdigit() and not _pid_alive(int(pid)) and (d / MARKER).is_file():
+        if kind in ("tmp", "old") and pid.isdigit() and not alive(int(pid)) and (d / MARKER).is_file():
             shutil.rmtree(d, ignore_errors=True)
 
 

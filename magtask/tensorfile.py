@@ -19,6 +19,7 @@ import numpy as np
 
 from magtask.checksums import data_sha256, remember
 from magtask.errors import MagtaskError
+from magtask.pids import alive
 
 _DTYPES = {
     np.dtype("uint8"): "U8", np.dtype("int8"): "I8", np.dtype("int16"): "I16", np.dtype("int32"): "I32",
@@ -105,6 +106,16 @@ class TensorWriter:
             if self._tmp.exists():
                 self._f.close()
                 self._tmp.unlink()
+
+
+def writer_temp_files(directory: str | os.PathLike) -> list[tuple[Path, bool]]:
+    """TensorWriter temp files (`.NAME.PID.tmp`) in `directory`, each with whether its writer still
+    runs. Other `.*.tmp` files (e.g. torchrun part files) are reported as not running."""
+    out = []
+    for f in sorted(Path(directory).glob(".*.tmp")):
+        pid = f.name[:-4].rpartition(".")[2]
+        out.append((f, pid.isdigit() and alive(int(pid))))
+    return out
 
 
 def write_tensors(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> str:
