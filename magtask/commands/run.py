@@ -10,19 +10,7 @@ from typing import List, Optional
 import typer
 
 from magtask.console import err
-from magtask.errors import UsageError
-
-def _parse_sets(pairs: list[str]) -> dict:
-    out = {}
-    for p in pairs:
-        if "=" not in p:
-            raise UsageError(f"--set takes KEY=VALUE, got {p!r}")
-        k, v = p.split("=", 1)
-        try:
-            out[k.strip().replace("-", "_")] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip().replace("-", "_")] = v
-    return out
+from magtask.options import task_options
 
 
 def run(
@@ -40,9 +28,9 @@ def run(
                                            "pictures. Default: runs/TASK-HEAD-TIMESTAMP."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run dir."),
     as_json: bool = typer.Option(False, "--json", help="Print only the metrics JSON on stdout."),
-    train_per_class: Optional[int] = typer.Option(None, "--train-per-class", min=1,
+    train_per_class: Optional[int] = typer.Option(None, "--train-per-class",
                                                   help="classify: labelled training videos per class."),
-    samples: Optional[int] = typer.Option(None, "--samples", min=1, help="generate: samples per class."),
+    samples: Optional[int] = typer.Option(None, "--samples", help="generate: samples per class."),
     class_name: Optional[str] = typer.Option(None, "--class", help="generate: only this class."),
     past: Optional[int] = typer.Option(None, "--past", help="predict: past frames given to the head."),
     future: Optional[int] = typer.Option(None, "--future", help="predict: future frames to predict."),
@@ -61,15 +49,8 @@ def run(
     registry = get_registry()
     task_spec = registry.task(task)
     head_spec = registry.head(task, head)
-    given = {k: v for k, v in dict(train_per_class=train_per_class, samples=samples, class_name=class_name,
-                                   past=past, future=future).items() if v is not None}
-    given.update(_parse_sets(sets))
-    unknown = [k for k in given if k not in task_spec.options]
-    if unknown:
-        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
-        takes = ", ".join("--" + k.replace("_", "-") for k in task_spec.options) or "none"
-        raise UsageError(f"{flags} does not apply to task {task!r} (it takes: {takes})")
-    options = {**task_spec.options, **given}
+    flags = dict(train_per_class=train_per_class, samples=samples, class_name=class_name, past=past, future=future)
+    options = task_options(task, task_spec.options, flags, sets)  # flags and --set: one validator
     t0 = time.perf_counter()
     metrics = execute(task_spec, head_spec, data=data, tokenizer_path=tokenizer, seed=seed, epochs=epochs,
                       run_dir=run_dir, overwrite=overwrite, options=options, batch_size=batch_size,
