@@ -2,6 +2,9 @@
 dataset / a code cache the first time (hashed) and again (remembered), against plain opening.
 
     python benchmarks/bench_verify.py [--per-class 500] [--repeat 20]
+    python benchmarks/bench_verify.py --before OLD_SRC     # also: the same opens with an older magtask
+
+OLD_SRC is a dir holding an older `magtask` package, e.g. `git archive 18c28e0 magtask | tar -x -C OLD_SRC`.
 
 Works in a temp MAGTASK_CACHE_DIR: generates a dataset (`--per-class` x 4 videos, 16x3x64x64 uint8)
 and writes a code cache of the shipped tokenizer's shape for it (latents 4x8x16x16 float32, indices
@@ -15,6 +18,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,10 +36,44 @@ def median_ms(fn, repeat: int) -> float:
     return statistics.median(times) * 1e3
 
 
+# The same opens in a fresh process, with whichever magtask PYTHONPATH finds first.
+COMPARE = """
+import statistics, sys, time
+from pathlib import Path
+import magtask, magtask.codes as codes
+from magtask.data.dataset import load_dataset
+from magtask.tensorfile import open_lazy
+data, cpath, repeat = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+ds = load_dataset(data)
+oc = (lambda: codes.open_codes(cpath, ds)) if hasattr(codes, "open_cached") else (lambda: codes.open_codes(cpath))
+oc()
+def med(fn, r):
+    t = []
+    for _ in range(r):
+        t0 = time.perf_counter(); fn(); t.append(time.perf_counter() - t0)
+    return statistics.median(t) * 1e3
+read = lambda: (oc(), open_lazy(cpath, "latents")[:], open_lazy(cpath, "indices")[:])
+print(f"  {Path(magtask.__file__).parent.parent}: load_dataset {med(lambda: load_dataset(data), repeat):.2f} ms, "
+      f"open_codes {med(oc, repeat):.2f} ms, open + read all {med(read, max(3, repeat // 3)):.1f} ms")
+"""
+
+
+def compare(before: str, data: Path, cpath: Path, repeat: int) -> None:
+    """Alternate old and new (two rounds each), each in a fresh process, on the same files."""
+    here = str(Path(__file__).resolve().parents[1])
+    print("before / after, alternating:")
+    for _ in range(2):
+        for src in (before, here):
+            env = {**os.environ, "PYTHONPATH": os.path.abspath(src)}
+            subprocess.run([sys.executable, "-c", COMPARE, str(data), str(cpath), str(repeat)], env=env, check=True,
+                           cwd=data.parent)  # not the repo root: `-c` puts the cwd first on sys.path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-class", type=int, default=500)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--before", help="a dir holding an older magtask package to compare the opens with")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         os.environ["MAGTASK_CACHE_DIR"] = str(Path(d) / "cache")
@@ -85,6 +124,8 @@ def main() -> None:
         read = median_ms(lambda: (open_lazy(path, "latents")[:], open_lazy(path, "indices")[:]), max(3, args.repeat // 4))
         print(f"code cache {cmb:.1f} MB: open + verify {verified:.2f} ms (plain open {before:.2f} ms); "
               f"first open after a change {first * 1e3:.0f} ms (hashes); reading every latent and index {read:.0f} ms")
+        if args.before:
+            compare(args.before, data, path, args.repeat)
 
 
 if __name__ == "__main__":

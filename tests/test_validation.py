@@ -70,3 +70,8 @@ def test_tokenizer_file_with_an_absurd_config_is_refused_before_building(tmp_pat
 def test_data_generate_refuses_a_suffix_of_another_format(name, tmp_path):
     proc = run_cli("data", "generate", "--out", str(tmp_path / name), "--per-class", "1")
     assert ".safetensors" in _usage_error(proc) and not (tmp_path / name).exists()
+
+
+def test_tokenizer_convert_refuses_a_suffix_of_another_format(tmp_path):
+    proc = run_cli("tokenizer", "convert", str(tmp_path / "their.pt"), "--out", str(tmp_path / "mine.pt"))
+    assert ".safetensors" in _usage_error(proc) and not (tmp_path / "mine.pt").exists()
