@@ -61,8 +61,13 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _fail(str(e), 1)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
+    except SystemExit as e:
+        if e.code != 130:  # Typer turns Ctrl-C (KeyboardInterrupt) into a silent exit 130
+            raise
+        from magtask.interrupt import message
+
+        err.print(message(), soft_wrap=True, highlight=False, markup=False)
+        raise
     except Exception as e:
         if debug:
             raise

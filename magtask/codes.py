@@ -6,6 +6,12 @@ A cache file holds, for one (tokenizer, dataset) pair:
   labels   (N,) int64, split (N,) uint8   copied from the dataset
 Its name is a hash of the tokenizer (weights + config) and of the dataset's content, so a changed
 tokenizer or dataset never serves stale codes. Files are written atomically and memory-mapped.
+
+A cache verifies itself on open: its structure (tensors, dtypes, shapes, labels and split equal to
+the dataset's) every time, and the SHA-256 of its tensor bytes against the `content_hash` written
+with it, hashed once per file version (magtask.checksums), so re-opening costs ~1 ms. A bad,
+truncated or stale file is reported in one line and rebuilt, never used. `clear` leaves the temp
+files of a running extraction alone; temp files of killed extractions go at the next extract.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from magtask.console import progress_bar
+from magtask import checksums
+from magtask.console import err, progress_bar
 from magtask.errors import MagtaskError
 from magtask.paths import cache_dir
-from magtask.tensorfile import TensorWriter, open_lazy, open_tensors
+from magtask.tensorfile import TensorWriter, data_digest, open_lazy, open_tensors, writer_temp_files
 
 
 # Encoding throughput of the shipped tokenizer on 2 CPU cores by batch size (videos/s, measured):
@@ -98,6 +105,8 @@ def extract(dataset, tokenizer, tokenizer_hash: str, batch_size: int = ENCODE_BA
     torch.set_flush_denormal(True)  # denormal activations make CPU convolutions several times slower
     starts = list(range(0, n, batch_size))
     mine = starts[rank::size]
+    if rank == 0:
+        remove_stale_temp_files()
 
     def batches():
         total = sum(min(batch_size, n - lo) for lo in mine)
@@ -149,21 +158,63 @@ def _write_codes(writer: TensorWriter, batches, idx_shape: tuple) -> None:
         writer.write("indices", idx)
 
 
-def open_codes(path: Path) -> Codes:
+_TENSORS = {"latents": (np.float32, 5), "indices": (np.int32, 4), "labels": (np.int64, 1), "split": (np.uint8, 1)}
+
+
+def open_codes(path: Path, dataset=None) -> Codes:
+    """Open a cache file memory-mapped, verified (see the module doc); with `dataset`, also check that it
+    holds that dataset's codes. Any problem: a one-line MagtaskError."""
     tensors, meta = open_tensors(path)
     if meta.get("format") != "magtask-codes":
         raise MagtaskError(f"{path}: not a magtask code cache")
-    return Codes(latents=tensors["latents"], indices=tensors["indices"], labels=np.asarray(tensors["labels"]),
-                 split=np.asarray(tensors["split"]), path=path, meta=meta)
+    n = len(tensors["labels"]) if "labels" in tensors else -1
+    for name, (dt, ndim) in _TENSORS.items():
+        a = tensors.get(name)
+        if a is None or a.dtype != dt or a.ndim != ndim or len(a) != n:
+            raise MagtaskError(f"{path}: malformed code cache (tensor {name!r})")
+    if list(tensors["latents"].shape[1:]) != [int(v) for v in meta.get("latent_shape", "").split(",") if v] \
+            or tensors["indices"].shape[1:] != tensors["latents"].shape[2:]:
+        raise MagtaskError(f"{path}: malformed code cache (latent shapes disagree)")
+    if data_digest(path) != meta.get("content_hash"):
+        raise MagtaskError(f"{path}: corrupt code cache (checksum mismatch)")
+    labels, split = np.asarray(tensors["labels"]), np.asarray(tensors["split"])
+    if dataset is not None and not (np.array_equal(labels, dataset.labels) and np.array_equal(split, dataset.split)):
+        raise MagtaskError(f"{path}: stale code cache (labels or split differ from {dataset.path})")
+    return Codes(latents=tensors["latents"], indices=tensors["indices"], labels=labels, split=split, path=path,
+                 meta=meta)
+
+
+def open_cached(dataset, tokenizer_hash: str) -> Codes | None:
+    """The verified cache of (tokenizer, dataset), or None if there is none or it is bad (said in one
+    line on stderr, and removed, so it is rebuilt)."""
+    path = cache_path(tokenizer_hash, dataset.hash)
+    if not path.exists():
+        return None
+    try:
+        return open_codes(path, dataset)
+    except MagtaskError as e:
+        err.print(f"[yellow]rebuilding the code cache:[/yellow] {e}", soft_wrap=True, highlight=False)
+        path.unlink(missing_ok=True)
+        checksums.forget(path)
+        return None
 
 
 def load_codes(dataset, tokenizer, tokenizer_hash: str, batch_size: int = ENCODE_BATCH, device: str = "cpu",
                quiet: bool = False) -> Codes:
-    """The cached codes of (tokenizer, dataset), extracting them first if they are not cached."""
-    path = cache_path(tokenizer_hash, dataset.hash)
-    if not path.exists():
-        extract(dataset, tokenizer, tokenizer_hash, batch_size=batch_size, device=device, quiet=quiet)
-    return open_codes(path)
+    """The cached codes of (tokenizer, dataset), extracting them first if they are not cached or bad."""
+    codes = open_cached(dataset, tokenizer_hash)
+    if codes is None:
+        path = extract(dataset, tokenizer, tokenizer_hash, batch_size=batch_size, device=device, quiet=quiet)
+        codes = open_codes(path, dataset)
+    return codes
+
+
+def remove_stale_temp_files() -> int:
+    """Remove the temp files of extractions whose process is gone; returns how many."""
+    stale = [f for f, running in writer_temp_files(codes_dir()) if not running] if codes_dir().exists() else []
+    for f in stale:
+        f.unlink(missing_ok=True)
+    return len(stale)
 
 
 def cached_files() -> list[Path]:
@@ -172,11 +223,12 @@ def cached_files() -> list[Path]:
 
 
 def clear() -> int:
-    """Delete every cached code file (and stray temp files); returns how many files were removed."""
-    d = codes_dir()
-    if not d.exists():
+    """Delete every cached code file and the temp files of killed extractions (a running extraction's
+    temp file is left alone: it finishes normally); returns how many files were removed."""
+    if not codes_dir().exists():
         return 0
-    files = cached_files() + sorted(d.glob(".*.tmp"))
+    files = cached_files()
     for f in files:
-        f.unlink()
-    return len(files)
+        f.unlink(missing_ok=True)
+        checksums.forget(f)
+    return len(files) + remove_stale_temp_files()

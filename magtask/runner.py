@@ -10,7 +10,7 @@ import torch
 from magtask.codes import load_codes
 from magtask.data.dataset import load_dataset
 from magtask.errors import MagtaskError, UsageError
-from magtask.runs import RunContext, prepare_run_dir, write_json
+from magtask.runs import RunContext, check_run_dir, staged_run_dir, write_json
 from magtask.specs import HeadSpec, TaskSpec
 
 
@@ -37,23 +37,26 @@ def execute(task: TaskSpec, head: HeadSpec, data: Path | None = None, tokenizer_
     started = time.perf_counter() if started is None else started
     device = resolve_device(device)
     dataset = load_dataset(data if data is not None else default_dataset_path(quiet=quiet))
+    dataset.require("train", "test")
     tok = open_tokenizer(tokenizer_path, tokenizer_config).to(device).eval()
     tok_hash = hash_of(tok)
     tok.latent_shape(dataset.frames, dataset.size)  # a clear error if the videos do not fit the tokenizer
-    run_dir = prepare_run_dir(run_dir, task.name, head.name, overwrite)
+    final = check_run_dir(run_dir, task.name, head.name, overwrite, inputs=(dataset.path, tokenizer_path))
     codes = load_codes(dataset, tok, tok_hash, batch_size=batch_size, device=device, quiet=quiet)
-    ctx = RunContext(task=task, head=head, dataset=dataset, tokenizer=tok, tokenizer_hash=tok_hash, codes=codes,
-                     run_dir=run_dir, seed=seed, epochs=epochs, options=dict(options or {}), device=device,
-                     quiet=quiet, head_options=dict(head_options or {}))
-    config = {"task": task.name, "head": head.name, "head_package": f"{head.package} {head.version}",
-              "data": str(dataset.path), "tokenizer": str(Path(tokenizer_path).resolve()) if tokenizer_path else "default",
-              "tokenizer_config": tokenizer_config, "seed": seed,
-              "epochs": epochs, "options": ctx.options, "head_options": ctx.head_options,
-              "side_inputs": list(head.side_inputs), "device": device}
-    write_json(run_dir / "config.json", config)
-    result = task.run(ctx)
-    metrics = {"task": task.name, "head": head.name, "tokenizer": tok_hash, "data": dataset.hash, "seed": seed,
-               "seconds": round(time.perf_counter() - started, 3), "side_inputs": list(head.side_inputs),
-               "options": ctx.head_options, "task_options": ctx.options, **result, "run_dir": str(run_dir)}
-    write_json(run_dir / "metrics.json", metrics)
+    with staged_run_dir(final, overwrite) as tmp:  # tasks write into tmp; renamed to `final` on success
+        ctx = RunContext(task=task, head=head, dataset=dataset, tokenizer=tok, tokenizer_hash=tok_hash, codes=codes,
+                         run_dir=tmp, seed=seed, epochs=epochs, options=dict(options or {}), device=device,
+                         quiet=quiet, head_options=dict(head_options or {}))
+        config = {"task": task.name, "head": head.name, "head_package": f"{head.package} {head.version}",
+                  "data": str(dataset.path),
+                  "tokenizer": str(Path(tokenizer_path).resolve()) if tokenizer_path else "default",
+                  "tokenizer_config": tokenizer_config, "seed": seed,
+                  "epochs": epochs, "options": ctx.options, "head_options": ctx.head_options,
+                  "side_inputs": list(head.side_inputs), "device": device}
+        write_json(tmp / "config.json", config)
+        result = task.run(ctx)
+        metrics = {"task": task.name, "head": head.name, "tokenizer": tok_hash, "data": dataset.hash, "seed": seed,
+                   "seconds": round(time.perf_counter() - started, 3), "side_inputs": list(head.side_inputs),
+                   "options": ctx.head_options, "task_options": ctx.options, **result, "run_dir": str(final)}
+        write_json(tmp / "metrics.json", metrics)
     return metrics

@@ -1,8 +1,11 @@
 """Run directories and what a task gets to work with (the RunContext).
 
-A run dir holds config.json (what was run), the head (head.safetensors: its state and BuildConfig;
-load_head rebuilds it), the task's pictures and samples, and metrics.json, written last and atomically: a run
-that was interrupted has no metrics.json.
+A run dir holds a `.magtask-run` marker, config.json (what was run), the head (head.safetensors: its
+state and BuildConfig; load_head rebuilds it), the task's pictures and samples, and metrics.json.
+A run is built in a hidden sibling temp dir (`.NAME.tmp-PID`) and renamed into place only when it
+succeeds: a failed or interrupted run leaves nothing, and the run it was to replace is untouched.
+`--overwrite` replaces only a dir holding the marker, never `.`, `/`, the home dir, or a dir that
+holds the working dir or the run's input files.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ import numpy as np
 import torch
 
 from magtask.errors import MagtaskError
+from magtask.pids import alive
 from magtask.specs import HeadSpec, TaskSpec
 
 
@@ -41,17 +46,83 @@ def _jsonable(o):
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
-def prepare_run_dir(run_dir: Path | None, task: str, head: str, overwrite: bool) -> Path:
+MARKER = ".magtask-run"
+
+
+def check_run_dir(run_dir: Path | None, task: str, head: str, overwrite: bool, inputs=()) -> Path:
+    """The run dir to write (default runs/TASK-HEAD-TIMESTAMP), checked before anything is written:
+    an existing one only with `overwrite`, and only if magtask wrote it and it holds no input."""
     if run_dir is None:
         run_dir = Path("runs") / f"{task}-{head}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if run_dir.exists():
-        if not overwrite:
-            raise MagtaskError(f"{run_dir}: run dir exists; pass --overwrite to replace it")
-        if not run_dir.is_dir():
-            raise MagtaskError(f"{run_dir}: exists and is not a directory")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    if not (run_dir.exists() or run_dir.is_symlink()):
+        return run_dir
+    if not overwrite:
+        raise MagtaskError(f"{run_dir}: run dir exists; pass --overwrite to replace it")
+    if run_dir.is_symlink() or not run_dir.is_dir():
+        raise MagtaskError(f"{run_dir}: refusing to replace it: not a directory (or a symbolic link)")
+    real = run_dir.resolve()
+    guarded = {Path("/").resolve(): "the root dir", Path.home().resolve(): "the home dir"}
+    guarded.update({p: "a dir holding the working dir" for p in (Path.cwd().resolve(), *Path.cwd().resolve().parents)})
+    for f in inputs:
+        if f is not None:
+            guarded.update({p: f"a dir holding {f}" for p in Path(f).resolve().parents})
+    if real in guarded:
+        raise MagtaskError(f"{run_dir}: refusing to replace {guarded[real]}")
+    if not _is_run_dir(run_dir):
+        raise MagtaskError(f"{run_dir}: not a magtask run dir (no {MARKER}); refusing to replace it "
+                           "(remove it yourself or pick another --run-dir)")
     return run_dir
+
+
+def _is_run_dir(d: Path) -> bool:
+    """Holds the marker, or is a run dir from before the marker (config.json naming task, head, package)."""
+    if (d / MARKER).is_file():
+        return True
+    try:
+        config = json.loads((d / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and {"task", "head", "head_package"} <= set(config)
+
+
+def _remove_stale(parent: Path, name: str) -> None:
+    """Temp dirs of runs into `name` whose process is gone (killed, not interrupted)."""
+    for d in parent.glob(f".{name}.*-*"):
+        kind, _, pid = d.name[len(name) + 2:].rpartition("-")
+        if kind in ("tmp", "old") and pid.isdigit() and not alive(int(pid)) and (d / MARKER).is_file():
+            shutil.rmtree(d, ignore_errors=True)
+
+
+@contextmanager
+def staged_run_dir(final: Path, overwrite: bool):
+    """Yield a fresh temp dir beside `final`; on success rename it to `final` (replacing the old run
+    only then), on any failure or interrupt remove it and any parent dirs made for it."""
+    made = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(final.parent, final.name)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        (tmp / MARKER).write_text(json.dumps({"format": "magtask-run"}) + "\n")
+        yield tmp
+        if final.exists() and not (overwrite and _is_run_dir(final)):
+            raise MagtaskError(f"{final}: appeared while the run was going; not replaced (nothing written)")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for p in made:
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
 
 
 @dataclass

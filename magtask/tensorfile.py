@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from magtask.checksums import data_sha256, remember
 from magtask.errors import MagtaskError
+from magtask.pids import alive
 
 _DTYPES = {
     np.dtype("uint8"): "U8", np.dtype("int8"): "I8", np.dtype("int16"): "I16", np.dtype("int32"): "I32",
@@ -70,6 +72,8 @@ class TensorWriter:
             self._current += 1
         shape, dt = self.layout[name]
         data = np.ascontiguousarray(chunk, dtype=dt)
+        if not data.nbytes:
+            return
         buf = memoryview(data).cast("B")
         self._f.write(buf)
         self.hash.update(buf)
@@ -92,11 +96,26 @@ class TensorWriter:
                 os.fsync(self._f.fileno())
             self._f.close()
             if exc_type is None:
-                os.replace(self._tmp, self.path)
+                try:
+                    os.replace(self._tmp, self.path)
+                except FileNotFoundError:
+                    raise MagtaskError(f"{self.path}: its temp file was removed while it was written "
+                                       "(by `magtask codes clear`?); nothing written, run again") from None
+                remember(self.path, self.hash.hexdigest())
         finally:
             if self._tmp.exists():
                 self._f.close()
                 self._tmp.unlink()
+
+
+def writer_temp_files(directory: str | os.PathLike) -> list[tuple[Path, bool]]:
+    """TensorWriter temp files (`.NAME.PID.tmp`) in `directory`, each with whether its writer still
+    runs. Other `.*.tmp` files (e.g. torchrun part files) are reported as not running."""
+    out = []
+    for f in sorted(Path(directory).glob(".*.tmp")):
+        pid = f.name[:-4].rpartition(".")[2]
+        out.append((f, pid.isdigit() and alive(int(pid))))
+    return out
 
 
 def write_tensors(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> str:
@@ -133,10 +152,24 @@ def read_header(path: str | os.PathLike) -> tuple[dict, int]:
     if not isinstance(header, dict):
         raise MagtaskError(f"{path}: not a safetensors file (header is not a table)")
     start = 8 + hlen
-    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    try:
+        end = _data_end(header)
+    except (KeyError, TypeError, IndexError):
+        raise MagtaskError(f"{path}: not a safetensors file (malformed tensor entries)") from None
     if start + end > size:
         raise MagtaskError(f"{path}: truncated ({size} bytes, header promises {start + end})")
     return header, start
+
+
+def data_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of the file's tensor bytes (remembered per file version, see magtask.checksums): equal
+    to the writer's `content_hash` for a file unchanged since TensorWriter wrote it."""
+    header, start = read_header(path)
+    return data_sha256(path, start, start + _data_end(header))
+
+
+def _data_end(header: dict) -> int:
+    return max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
 
 
 def open_tensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:

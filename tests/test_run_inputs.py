@@ -23,7 +23,8 @@ def _codes(tmp_path, n=64, row=(4, 8, 16, 16)):
     idx = rng.integers(0, 1000, (n, *row[1:])).astype(np.int32)
     path = tmp_path / "codes.safetensors"
     write_tensors(path, {"labels": np.zeros(n, np.int64), "split": np.zeros(n, np.uint8), "latents": lat,
-                         "indices": idx}, {"format": "magtask-codes"})
+                         "indices": idx}, {"format": "magtask-codes",
+                                                   "latent_shape": ",".join(map(str, row))})
     return cache.open_codes(path), lat, idx
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from magtask import codes as cache
 from magtask.console import err, out
+from magtask.errors import MagtaskError
 
 app = typer.Typer(help="Encode datasets with a tokenizer and manage the cached codes "
                   "(MAGTASK_CACHE_DIR, default ~/.cache/magtask).", no_args_is_help=True)
@@ -46,8 +47,8 @@ def extract(
     tok.latent_shape(ds.frames, ds.size)
     digest = hash_of(tok)
     path = cache.cache_path(digest, ds.hash)
-    if path.exists() and not force:
-        err.print(f"already cached: {path}", soft_wrap=True)
+    if not force and cache.open_cached(ds, digest) is not None:
+        err.print(f"already cached (verified): {path}", soft_wrap=True)
         return
     t0 = time.perf_counter()
     cache.extract(ds, tok, digest, batch_size=batch_size, device=device, quiet=rank != 0)
@@ -60,7 +61,11 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print JSON only."))
     """List the cached code files: videos, latent shape, tokenizer and data hashes, size."""
     rows = []
     for f in cache.cached_files():
-        c = cache.open_codes(f)
+        try:
+            c = cache.open_codes(f)
+        except MagtaskError as e:  # listed, not fatal: the next extract or run rebuilds it
+            rows.append({"path": str(f), "problem": str(e), "bytes": f.stat().st_size})
+            continue
         rows.append({"path": str(f), "n": len(c.labels), "latent_shape": list(c.latents.shape[1:]),
                      "codebook_size": int(c.meta.get("codebook_size", 0)), "tokenizer_hash": c.meta["tokenizer_hash"],
                      "data_hash": c.meta["data_hash"], "data_path": c.meta.get("data_path"),
@@ -72,6 +77,9 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print JSON only."))
     for col in ("file", "videos", "latents", "tokenizer", "data", "MB"):
         t.add_column(col)
     for r in rows:
+        if "problem" in r:
+            t.add_row(Path(r["path"]).name, "", "", "", f"[red]{r['problem']}[/red]", f"{r['bytes'] / 1e6:.1f}")
+            continue
         t.add_row(Path(r["path"]).name, str(r["n"]), "x".join(map(str, r["latent_shape"])), r["tokenizer_hash"][:12],
                   f"{r['data_hash'][:12]} ({r['data_path']})", f"{r['bytes'] / 1e6:.1f}")
     out.print(t)
@@ -79,6 +87,6 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print JSON only."))
 
 @app.command()
 def clear() -> None:
-    """Delete every cached code file."""
+    """Delete every cached code file (a running extraction is not disturbed)."""
     n = cache.clear()
     err.print(f"removed {n} file(s) from {cache.codes_dir()}")

@@ -31,6 +31,8 @@ def convert(
 
     if weights not in ("auto", "ema", "model"):
         raise UsageError(f"--weights must be auto, ema or model, not {weights!r}")
+    if out_path.suffix != ".safetensors":
+        raise UsageError(f"--out must name a .safetensors file (the format written), got {out_path}")
     if out_path.resolve() == path.resolve():
         raise UsageError("--out must differ from the input checkpoint")
     digest = convert_file(path, out_path, tokenizer_config, weights)

@@ -35,6 +35,8 @@ def generate(
     """Render linear, circular, helical and parabolic dot videos with their ground truth."""
     if style not in STYLES:
         raise UsageError(f"--style must be one of {', '.join(STYLES)}, not {style!r}")
+    if out_path.suffix != ".safetensors":
+        raise UsageError(f"--out must name a .safetensors file (the format written), got {out_path}")
     if out_path.exists() and not overwrite:
         raise MagtaskError(f"{out_path}: exists; pass --overwrite to replace it")
     n = per_class * len(CLASS_NAMES)

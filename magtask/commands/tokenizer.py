@@ -67,32 +67,32 @@ def train(
     """
     from magtask.distributed import is_main
     from magtask.runner import resolve_device
-    from magtask.tokenizer.train import train_tokenizer
+    from magtask.tokenizer.model import DEFAULT_CONFIG, check_config
+    from magtask.tokenizer.train import train_tokenizer, training_options
 
     device = resolve_device(device)
 
     if out_path.exists() and not overwrite and resume is None:
         raise MagtaskError(f"{out_path}: exists; pass --overwrite to replace it")
-    if steps < 1:
-        raise UsageError(f"--steps must be at least 1, got {steps}")
-    config = {}
-    if width is not None:
-        if width < 4:
-            raise UsageError(f"--width must be at least 4, got {width}")
-        config["width"] = width
-    if temporal_stride is not None:
-        if temporal_stride < 1:
-            raise UsageError(f"--temporal-stride must be at least 1, got {temporal_stride}")
-        config["temporal_stride"] = temporal_stride
+    config = {k: v for k, v in (("width", width), ("temporal_stride", temporal_stride)) if v is not None}
+    check_config(config, UsageError)  # every option checked before any data is read
+    options = {"crop": crop, "clip_frames": clip_frames, "dot_weight": dot_weight,
+               **({"eval_every": eval_every} if eval_every else {})}
+    training_options(steps, options, batch_size=batch_size, lr=lr)
+    stride = config.get("temporal_stride", DEFAULT_CONFIG["temporal_stride"])
+    if resume is None and clip_frames % stride:
+        raise UsageError(f"--clip-frames {clip_frames} must be a multiple of the temporal stride {stride}")
+    if checkpoint_every < 0:
+        raise UsageError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
+    if out_path.suffix != ".safetensors":
+        raise UsageError(f"--out must name a .safetensors file, got {out_path}")
     sets = [_dataset(p) for p in data] if data else [_dataset(None)]
     state = checkpoint or out_path.with_name(out_path.name.replace(".safetensors", "") + ".state.safetensors")
     command = "magtask tokenizer " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]) \
         if "train" in sys.argv else None
     model, card = train_tokenizer(sets, out_path, steps=steps, seed=seed, config=config or None, resume=resume,
                                   batch_size=batch_size, lr=lr, checkpoint=state, checkpoint_every=checkpoint_every,
-                                  command=command, device=device, options={"crop": crop, "clip_frames": clip_frames,
-                                                                           "dot_weight": dot_weight,
-                                                                           **({"eval_every": eval_every} if eval_every else {})})
+                                  command=command, device=device, options=options)
     if not is_main():
         return
     last = card["history"][-1] if card["history"] else {}

@@ -1,7 +1,14 @@
 """Load a dataset from any supported file: ours (.safetensors) or the seed project's (.npz / .pt).
 
 Our files are read on demand (videos: a FileArray; ground truth: memory-mapped), so opening a
-30 000-video dataset costs no memory until videos are read. Seed files are small; they are validated, converted to uint8 and given a stratified split.
+30 000-video dataset costs no memory until videos are read; they are validated on open (dtypes,
+shapes, label and split range, matching lengths, at least one video). Seed files are small; they are
+validated, converted to uint8 and given a stratified split.
+
+A dataset is known by its content: `Dataset.hash` (what code caches and metrics.json refer to) is
+computed from the file's tensor bytes (videos, labels, split, ground truth) and its class and split
+names, never taken from the metadata, so an edited file is a new dataset. For our files the byte
+hash is streamed once per file version and remembered (magtask.checksums).
 Nothing pickled is ever executed: .npz is read with allow_pickle=False, .pt with weights_only=True.
 """
 
@@ -19,7 +26,7 @@ import numpy as np
 from magtask.data.splits import SPLIT_NAMES, stratified_split
 from magtask.data.trajectories import CLASS_NAMES
 from magtask.errors import MagtaskError
-from magtask.tensorfile import open_lazy, open_tensors
+from magtask.tensorfile import data_digest, open_lazy, open_tensors
 
 
 @dataclass
@@ -62,6 +69,12 @@ class Dataset:
         s = SPLIT_NAMES.index(split) if isinstance(split, str) else split
         return np.flatnonzero(self.split == s)
 
+    def require(self, *splits: str) -> None:
+        """A one-line error unless every named split holds at least one video."""
+        empty = [s for s in splits if not len(self.indices(s))]
+        if empty:
+            raise MagtaskError(f"{self.path}: no videos in the {' and '.join(empty)} split")
+
     def counts(self) -> dict[str, dict[str, int]]:
         """{split name: {class name: count}}"""
         return {s: {c: int(np.sum((self.split == si) & (self.labels == ci))) for ci, c in enumerate(self.class_names)}
@@ -82,6 +95,12 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
     return _read_own(path)
 
 
+def identity_hash(data_sha256: str, meta: dict[str, str]) -> str:
+    """The dataset's hash: its tensor bytes' SHA-256 together with its class and split names."""
+    names = {k: meta.get(k, "") for k in ("class_names", "split_names")}
+    return hashlib.sha256(json.dumps({"data": data_sha256, **names}, sort_keys=True).encode()).hexdigest()
+
+
 def _read_own(path: Path) -> Dataset:
     tensors, meta = open_tensors(path)
     if meta.get("format") != "magtask-dataset":
@@ -90,11 +109,43 @@ def _read_own(path: Path) -> Dataset:
     missing = {"videos", "labels", "split"} - set(tensors)
     if missing:
         raise MagtaskError(f"{path}: dataset lacks tensors {sorted(missing)}")
+    _check_own(path, tensors, meta)
     tensors.pop("videos")
     videos = open_lazy(path, "videos")  # read on demand: bounded memory for any dataset size
     return Dataset(videos=videos, labels=np.asarray(tensors.pop("labels"), dtype=np.int64),
-                   split=np.asarray(tensors.pop("split")), hash=meta.get("content_hash", ""), path=path,
+                   split=np.asarray(tensors.pop("split")), hash=identity_hash(data_digest(path), meta), path=path,
                    centres=tensors.pop("centres", None), extra=tensors, meta=meta)
+
+
+def _check_own(path: Path, t: dict[str, np.ndarray], meta: dict[str, str]) -> None:
+    """Our format's promises: videos (N>=1, T>=2, 3, S, S) uint8, labels (N,) integers in the class
+    range, split (N,) uint8 in 0..2, centres (if any) (N, T, 2) float."""
+    v, y, s = t["videos"], t["labels"], t["split"]
+    if v.dtype != np.uint8:
+        raise MagtaskError(f"{path}: videos must be uint8, got {v.dtype}")
+    if v.ndim != 5 or v.shape[2] != 3 or v.shape[1] < 2:
+        raise MagtaskError(f"{path}: videos must have shape (N, T>=2, 3, H, W), got {tuple(v.shape)}")
+    if v.shape[3] != v.shape[4]:
+        raise MagtaskError(f"{path}: videos must be square, got frames of {v.shape[3]}x{v.shape[4]}")
+    if len(v) == 0:
+        raise MagtaskError(f"{path}: holds no videos")
+    for name, a, kinds in (("labels", y, "iu"), ("split", s, "iu")):
+        if a.shape != (len(v),) or a.dtype.kind not in kinds:
+            raise MagtaskError(f"{path}: {name} must be {len(v)} integers, one per video; got {a.dtype} "
+                               f"{tuple(a.shape)}")
+    try:
+        names = json.loads(meta.get("class_names", json.dumps(CLASS_NAMES)))
+        assert isinstance(names, list) and names and all(isinstance(n, str) for n in names)
+    except (ValueError, AssertionError):
+        raise MagtaskError(f"{path}: metadata class_names is not a JSON list of names") from None
+    if y.min() < 0 or y.max() >= len(names):
+        raise MagtaskError(f"{path}: labels must be in 0..{len(names) - 1}, found {int(y.min())}..{int(y.max())}")
+    if s.min() < 0 or s.max() >= len(SPLIT_NAMES):
+        raise MagtaskError(f"{path}: split values must be in 0..{len(SPLIT_NAMES) - 1} ({', '.join(SPLIT_NAMES)}), "
+                           f"found {int(s.min())}..{int(s.max())}")
+    c = t.get("centres")
+    if c is not None and (c.shape != (len(v), v.shape[1], 2) or c.dtype.kind != "f"):
+        raise MagtaskError(f"{path}: centres must be float ({len(v)}, {v.shape[1]}, 2), got {c.dtype} {tuple(c.shape)}")
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -133,6 +184,8 @@ def _from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Dataset:
     v, y = arrays["videos"], arrays["labels"]
     if v.ndim != 5 or v.shape[2] != 3:
         raise MagtaskError(f"{path}: videos must have shape (N, T, 3, H, W), got {tuple(v.shape)}")
+    if v.shape[3] != v.shape[4]:
+        raise MagtaskError(f"{path}: videos must be square, got frames of {v.shape[3]}x{v.shape[4]}")
     if v.shape[1] < 2 or v.shape[0] < 1:
         raise MagtaskError(f"{path}: videos must hold at least 1 video of 2 frames, got {tuple(v.shape)}")
     if v.dtype == np.uint8:

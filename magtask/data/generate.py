@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from magtask.data.dataset import identity_hash
 from magtask.data.renderer import render
 from magtask.data.splits import stratified_split
 from magtask.data.styles import STYLE_NAMES, sample_style
@@ -62,7 +63,7 @@ def sample_ground_truth(n: int, frames: int, size: int, seed: int, style: str) -
 
 def generate_dataset(out: str | Path, per_class: int = 500, seed: int = 0, frames: int = 16, size: int = 64,
                      style: str = "seed", progress: Callable[[int, int], None] | None = None) -> str:
-    """Write the dataset to `out` atomically; returns its content hash. progress(done, total) per chunk."""
+    """Write the dataset to `out` atomically; returns its hash (Dataset.hash). progress(done, total) per chunk."""
     n = per_class * len(CLASS_NAMES)
     truth = sample_ground_truth(n, frames, size, seed, style)
     split = stratified_split(truth["labels"], seed)
@@ -85,4 +86,4 @@ def generate_dataset(out: str | Path, per_class: int = 500, seed: int = 0, frame
             w.write("videos", render(truth["centres"][lo:hi], truth["style"][lo:hi], size, noise_rng))
             if progress:
                 progress(hi, n)
-    return w.metadata["content_hash"]
+    return identity_hash(w.hash.hexdigest(), meta)

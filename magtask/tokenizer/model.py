@@ -16,6 +16,8 @@ no statistic mixes frames either.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,6 +38,30 @@ DEFAULT_CONFIG = {
     "frames": 16,  # what it was trained on (informational; any multiple of temporal_stride works)
     "size": 64,
 }
+
+
+# Sane bounds, checked before any weight is allocated (width 3000 alone would be gigabytes).
+BOUNDS = {"patch": (1, 16), "temporal_stride": (1, 8), "width": (4, 1024), "enc_blocks": (0, 16),
+          "mid_blocks": (0, 16), "dec_blocks": (0, 16), "kernel_t": (1, 9), "frames": (1, 4096), "size": (1, 4096)}
+MAX_CODEBOOK = 1 << 20
+
+
+def check_config(cfg: dict, error: type[Exception] = MagtaskError) -> None:
+    """Raise `error` (one line) unless every bounded key of `cfg` present is an integer within BOUNDS,
+    `levels` is 1-8 integers in 2..64 with at most MAX_CODEBOOK codes, and (where both are given) the
+    trained-on frames and size are multiples of the temporal and spatial strides."""
+    for key, (lo, hi) in BOUNDS.items():
+        v = cfg.get(key, DEFAULT_CONFIG[key])
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise error(f"tokenizer {key} must be an integer in {lo}..{hi}, got {v!r}")
+    levels = cfg.get("levels", DEFAULT_CONFIG["levels"])
+    if not isinstance(levels, (list, tuple)) or not 1 <= len(levels) <= 8 or \
+            any(isinstance(l, bool) or not isinstance(l, int) or not 2 <= l <= 64 for l in levels) or \
+            math.prod(levels) > MAX_CODEBOOK:
+        raise error(f"tokenizer levels must be 1-8 integers in 2..64 with at most {MAX_CODEBOOK} codes, got {levels!r}")
+    for stride, extent in (("temporal_stride", "frames"), ("patch", "size")):
+        if stride in cfg and extent in cfg and cfg[extent] % cfg[stride]:
+            raise error(f"tokenizer {stride} {cfg[stride]} must divide its {extent} {cfg[extent]}")
 
 
 class ChannelRMSNorm(nn.Module):
@@ -73,6 +99,7 @@ class VideoTokenizer(TokenizerBase, nn.Module):
 
     def __init__(self, config: dict | None = None):
         super().__init__()
+        check_config(config or {})
         cfg = dict(DEFAULT_CONFIG)
         cfg.update(config or {})
         cfg["levels"] = [int(l) for l in cfg["levels"]]

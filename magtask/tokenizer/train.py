@@ -23,11 +23,33 @@ from magtask.console import err, progress_bar
 from magtask.data.dataset import Dataset, load_dataset
 from magtask.distributed import all_sum, barrier, data_parallel, init, rank_slice
 from magtask.errors import MagtaskError, UsageError
+from magtask.interrupt import kept
 from magtask.tokenizer.io import load_training_state, save_tokenizer, save_training_state
-from magtask.tokenizer.model import VideoTokenizer
+from magtask.tokenizer.model import VideoTokenizer, check_config
 
 DEFAULT_TRAIN = {"batch_size": 24, "lr": 3e-3, "warmup": 50, "clip_frames": 8, "crop": 32, "dot_weight": 5.0,
                  "weight_decay": 0.0, "eval_every": 200, "eval_videos": 64}
+
+
+def training_options(steps: int, options: dict | None = None, batch_size: int | None = None,
+                     lr: float | None = None) -> dict:
+    """DEFAULT_TRAIN updated by the given values, each checked (a UsageError naming its flag): every
+    training option is validated here, before any data is read or model built."""
+    opts = {**DEFAULT_TRAIN, **(options or {})}
+    if batch_size is not None:
+        opts["batch_size"] = batch_size
+    if lr is not None:
+        opts["lr"] = lr
+    lower = {"batch_size": 1, "warmup": 0, "clip_frames": 1, "crop": 0, "eval_every": 1, "eval_videos": 0}
+    for key, lo in {**lower, "steps": 1}.items():
+        v = steps if key == "steps" else opts[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise UsageError(f"--{key.replace('_', '-')} must be an integer >= {lo}, got {v!r}")
+    for key, positive in (("lr", True), ("dot_weight", False), ("weight_decay", False)):
+        v = opts[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (positive and v == 0):
+            raise UsageError(f"--{key.replace('_', '-')} must be a finite number {'> 0' if positive else '>= 0'}, got {v!r}")
+    return opts
 
 
 class _Pool:
@@ -128,16 +150,8 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
     state goes (every `checkpoint_every` steps and at the end); resume: such a file to continue from.
     stop_after: stop (and write the checkpoint) after this step, as if interrupted.
     """
-    if steps < 1:
-        raise UsageError(f"--steps must be at least 1, got {steps}")
-    opts = dict(DEFAULT_TRAIN)
-    opts.update(options or {})
-    if batch_size is not None:
-        opts["batch_size"] = int(batch_size)
-    if lr is not None:
-        opts["lr"] = float(lr)
-    if opts["batch_size"] < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {opts['batch_size']}")
+    opts = training_options(steps, options, batch_size=batch_size, lr=lr)
+    check_config({**(config or {})}, UsageError)
     rank, world_size = init(device)
     if opts["batch_size"] < world_size:
         raise UsageError(f"--batch-size {opts['batch_size']} is smaller than the {world_size} processes")
@@ -232,6 +246,7 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
             if rank == 0 and checkpoint and checkpoint_every and done % checkpoint_every == 0 and done < last:
                 save_training_state(checkpoint, model, opt, _state_meta(done, steps, seed, opts, sets, history,
                                                                          elapsed0 + time.perf_counter() - t0))
+                kept(f"training state {checkpoint} (step {done}; continue with --resume)")
     seconds = elapsed0 + time.perf_counter() - t0
     done = max(last, start_step)
     if checkpoint and rank == 0:
