@@ -148,23 +148,78 @@ def _check_own(path: Path, t: dict[str, np.ndarray], meta: dict[str, str]) -> No
         raise MagtaskError(f"{path}: centres must be float ({len(v)}, {v.shape[1]}, 2), got {c.dtype} {tuple(c.shape)}")
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+CONVERT_CHUNK = 4  # seed videos converted to uint8 at a time
+
+
+class _NpyMember:
+    """The `videos` array of an .npz file, read from the zip member a few rows at a time
+    (np.load would read the whole float array at once)."""
+
+    def __init__(self, path: Path, member: str):
+        self.path, self.member = path, member
+        with zipfile.ZipFile(path) as zf, zf.open(member) as f:
+            fmt = np.lib.format
+            read = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+            self.shape, fortran, self.dtype = read(f)
+            self.offset = f.tell()
+        if fortran or self.dtype.hasobject:
+            raise ValueError("object or Fortran-ordered videos are not supported")
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def chunks(self, k: int):
+        row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as f:
+            f.read(self.offset)
+            for lo in range(0, self.shape[0], k):
+                n = min(k, self.shape[0] - lo)
+                buf = f.read(n * row)
+                if len(buf) != n * row:
+                    raise EOFError("the videos array is truncated")
+                yield np.frombuffer(buf, self.dtype).reshape(n, *self.shape[1:])
+
+
+def _chunks(v, k: int):
+    """Rows of an array (numpy, a memory-mapped torch tensor, or an _NpyMember), k at a time."""
+    if isinstance(v, _NpyMember):
+        yield from v.chunks(k)
+        return
+    for lo in range(0, len(v), k):
+        part = v[lo:lo + k]
+        if hasattr(part, "numpy"):  # a torch tensor (memory-mapped): cast half-precision floats per chunk
+            part = part.float() if part.dtype.is_floating_point else part
+            part = part.numpy()
+        yield np.asarray(part)
+
+
+def _read_npz(path: Path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            out = {k: z[k] for k in z.files if k != "videos"}
+            if "videos" in z.files:
+                out["videos"] = _NpyMember(path, "videos.npy")
+            return out
     except ValueError as e:  # object arrays need pickle: refused
         raise MagtaskError(f"{path}: refused to load pickled objects ({e})") from None
     except (zipfile.BadZipFile, EOFError, OSError) as e:
         raise MagtaskError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
 
 
-def _read_pt(path: Path) -> dict[str, np.ndarray]:
+def _read_pt(path: Path) -> dict:
+    """The .pt dict, its tensors memory-mapped where the file allows it (the zip format does)."""
     import pickle
 
     import torch
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e):  # the legacy (non-zip) format cannot be memory-mapped: read it whole
+                raise
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe pickle"
         raise MagtaskError(f"{path}: refused to load: {first}") from None
@@ -173,7 +228,45 @@ def _read_pt(path: Path) -> dict[str, np.ndarray]:
         raise MagtaskError(f"{path}: not a readable torch file ({first})") from None
     if not isinstance(obj, dict):
         raise MagtaskError(f"{path}: expected a dict with 'videos' and 'labels', got {type(obj).__name__}")
-    return {k: (v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in obj.items()}
+    return {k: (v if k == "videos" and isinstance(v, torch.Tensor) else
+                v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in obj.items()}
+
+
+def _numpy_dtype(torch_dtype) -> np.dtype:
+    """A torch dtype's numpy counterpart; every float type counts as float32 (its chunks are cast)."""
+    if torch_dtype.is_floating_point:
+        return np.dtype(np.float32)
+    try:
+        return np.dtype(str(torch_dtype).removeprefix("torch."))
+    except TypeError:
+        return np.dtype(object)
+
+
+def _to_uint8(path: Path, v) -> np.ndarray:
+    """Seed videos (float in [0, 1], or uint8) -> uint8, CONVERT_CHUNK videos at a time: only the uint8
+    result and one chunk are in memory."""
+    dtype = v.dtype if isinstance(v.dtype, np.dtype) else _numpy_dtype(v.dtype)
+    if dtype != np.uint8 and not np.issubdtype(dtype, np.floating):
+        raise MagtaskError(f"{path}: videos must be float in [0, 1] or uint8, got dtype {dtype}")
+    out = np.empty(tuple(v.shape), np.uint8)
+    lo = 0
+    try:
+        for part in _chunks(v, CONVERT_CHUNK):
+            if dtype == np.uint8:
+                out[lo:lo + len(part)] = part
+            else:
+                if not np.all(np.isfinite(part)):
+                    raise MagtaskError(f"{path}: videos contain NaN or Inf")
+                a, b = float(part.min()), float(part.max())
+                if a < 0.0 or b > 1.0:
+                    raise MagtaskError(f"{path}: video values must be in [0, 1], found [{a:.3g}, {b:.3g}] "
+                                       f"in videos {lo}..{lo + len(part) - 1}")
+                x = np.multiply(part, 255.0, dtype=np.float32)  # one float temporary per chunk
+                out[lo:lo + len(part)] = np.rint(x, out=x)
+            lo += len(part)
+    except (EOFError, OSError, zipfile.BadZipFile) as e:
+        raise MagtaskError(f"{path}: not a readable file ({type(e).__name__}: {e})") from None
+    return out
 
 
 def _from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Dataset:
@@ -188,17 +281,7 @@ def _from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Dataset:
         raise MagtaskError(f"{path}: videos must be square, got frames of {v.shape[3]}x{v.shape[4]}")
     if v.shape[1] < 2 or v.shape[0] < 1:
         raise MagtaskError(f"{path}: videos must hold at least 1 video of 2 frames, got {tuple(v.shape)}")
-    if v.dtype == np.uint8:
-        videos = np.ascontiguousarray(v)
-    elif np.issubdtype(v.dtype, np.floating):
-        if not np.all(np.isfinite(v)):
-            raise MagtaskError(f"{path}: videos contain NaN or Inf")
-        lo, hi = float(v.min()), float(v.max())
-        if lo < 0.0 or hi > 1.0:
-            raise MagtaskError(f"{path}: video values must be in [0, 1], found [{lo:.3g}, {hi:.3g}]")
-        videos = np.round(v * 255.0).astype(np.uint8)
-    else:
-        raise MagtaskError(f"{path}: videos must be float in [0, 1] or uint8, got dtype {v.dtype}")
+    videos = _to_uint8(path, v)
     if y.ndim != 1 or len(y) != len(v):
         raise MagtaskError(f"{path}: labels must have shape ({len(v)},) to match the videos, got {tuple(y.shape)}")
     if not np.issubdtype(y.dtype, np.integer):
@@ -212,7 +295,7 @@ def _from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Dataset:
     labels = y.astype(np.int64)
     h = hashlib.sha256()
     for a in (videos, labels):
-        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(memoryview(np.ascontiguousarray(a)).cast("B"))  # no copy of the videos
     extra = {}
     if "trajectory_3d" in arrays:
         extra["points"] = np.asarray(arrays["trajectory_3d"], dtype=np.float32)
