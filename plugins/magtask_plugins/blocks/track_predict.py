@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask import Option, PredictHead
+from magtask_plugins.blocks.data_sized import DataSizedModule
 from magtask_plugins.blocks import fsq_levels
 from magtask_plugins.blocks.dot_windows import code_track, corners_around, crop, nearest_rows
 
@@ -71,9 +72,10 @@ def background_codes(codes: torch.Tensor, levels) -> torch.Tensor:
     return codes.flatten(2)[torch.arange(len(codes)), :, first]
 
 
-class TrackPredictor(nn.Module, PredictHead):
+class TrackPredictor(DataSizedModule, PredictHead):
     """A trained predict head: prepare(data) fits the reader and the window dictionary (side input
     true_centres), the shared loop trains the core on (read track, true centres)."""
+    data_sized = ("keys", "windows")  # the training windows: saved and reloaded at the data's size
 
     def __init__(self, in_shape, levels, core: nn.Module, core_dim: int, stride: int = 2, horizon: int = 4,
                  patch: float = 4.0, window: int = 5, reader_hidden: int = 256, reader_steps: int = 2000,
@@ -91,12 +93,6 @@ class TrackPredictor(nn.Module, PredictHead):
         self.out = nn.Linear(core_dim, 2 * self.horizon)
         self.register_buffer("keys", torch.zeros(0, 2 * self.s))  # dot positions (px) relative to each window
         self.register_buffer("windows", torch.zeros(0, self.k, self.k, c))
-
-    def _load_from_state_dict(self, state, prefix, *args, **kwargs):  # the dictionary's size is the data's
-        for name in ("keys", "windows"):
-            if prefix + name in state:
-                setattr(self, name, torch.empty_like(state[prefix + name]))
-        super()._load_from_state_dict(state, prefix, *args, **kwargs)
 
     # -- reading the track off the codes -----------------------------------------------------------
     def _windows(self, codes: torch.Tensor):

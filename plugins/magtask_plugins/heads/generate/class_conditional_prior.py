@@ -27,9 +27,9 @@ at 0.94 even with real tracks; by frame positions it reaches 0.985-0.99.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from magtask import GenerateHead, HeadSpec, MagtaskError, Option, hookimpl
+from magtask_plugins.blocks.data_sized import DataSizedModule
 from magtask_plugins.blocks.dot_windows import corners_around, crop, nearest_rows, paste
 from magtask_plugins.heads.generate.gaussian_prior import GaussianPrior
 
@@ -47,7 +47,8 @@ def kmeans(x: torch.Tensor, m: int, iters: int = 20, seed: int = 0) -> torch.Ten
     return torch.cdist(x, cen).argmin(1)
 
 
-class ClassConditionalPrior(nn.Module, GenerateHead):
+class ClassConditionalPrior(DataSizedModule, GenerateHead):
+    data_sized = ("keys", "windows")  # the training windows: saved and reloaded at the data's size
     conditional = True
     snap_to_grid = True
 
@@ -64,12 +65,6 @@ class ClassConditionalPrior(nn.Module, GenerateHead):
         self.register_buffer("background", torch.zeros(c))
         self.register_buffer("keys", torch.zeros(0, 2 * (self.frames // t)))  # frames inside each training window
         self.register_buffer("windows", torch.zeros(0, self.k, self.k, c))
-
-    def _load_from_state_dict(self, state, prefix, *args, **kwargs):  # the dictionary's size is the data's
-        for name in ("keys", "windows"):
-            if prefix + name in state:
-                setattr(self, name, torch.empty_like(state[prefix + name]))
-        super()._load_from_state_dict(state, prefix, *args, **kwargs)
 
     def frame_corners_and_keys(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, 2) frame positions in cells -> the window corners (B, t, 2) long, and per step where its

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask import GenerateHead, HeadSpec, Option, hookimpl
+from magtask_plugins.blocks.data_sized import DataSizedModule
 from magtask_plugins.blocks.dot_windows import centres, crop, index_digits, index_mass, nearest_rows, paste
 from magtask_plugins.blocks.maskgit import random_mask, unmask_round
 from magtask_plugins.blocks.track_maskgit import TrackMaskGIT
@@ -44,7 +45,8 @@ from magtask_plugins.blocks.track_maskgit import TrackMaskGIT
 CODE, ABS, DISP = 0, 1, 2  # slot kinds
 
 
-class TokenPrior(nn.Module, GenerateHead):
+class TokenPrior(DataSizedModule, GenerateHead):
+    data_sized = ("train_windows",)  # the training windows: saved and reloaded at the data's size
     conditional = True
     # 44 steps per epoch of the default 1 400 training videos, 234-244 s for 40 epochs on 2 quiet cores; the track
     # stage is still improving at 25 epochs (proxy class accuracy of its tracks 0.84 at 1 100 steps, 0.88 at 2 200)
@@ -98,11 +100,6 @@ class TokenPrior(nn.Module, GenerateHead):
         self.skip = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim))
         self.out = nn.Linear(dim, self.slots * emb)
         self.head = nn.Linear(emb, self.codebook_size)  # window slots hold codes only
-
-    def _load_from_state_dict(self, state, prefix, *args, **kwargs):  # the window dictionary's size is the data's
-        if prefix + "train_windows" in state:
-            self.train_windows = torch.empty_like(state[prefix + "train_windows"])
-        super()._load_from_state_dict(state, prefix, *args, **kwargs)
 
     # -- layout: indices (B, t, h, w) <-> sequence (B, L), L = t * slots -----------------------------
     def track(self, idx: torch.Tensor) -> torch.Tensor:
