@@ -72,6 +72,14 @@ def background_codes(codes: torch.Tensor, levels) -> torch.Tensor:
     return codes.flatten(2)[torch.arange(len(codes)), :, first]
 
 
+def build_track_head(cls):
+    """build(config) for a TrackPredictor subclass: the predict task's geometry, then the head's options."""
+    def build(cfg):
+        t = cfg.task_config
+        return cls(cfg.in_shape, cfg.levels, t["n_future_steps"], t["stride"], t["patch"], **cfg.options)
+    return build
+
+
 class TrackPredictor(DataSizedModule, PredictHead):
     """A trained predict head: prepare(data) fits the reader and the window dictionary (side input
     true_centres), the shared loop trains the core on (read track, true centres)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from magtask import HeadSpec, Option, hookimpl
-from magtask_plugins.blocks.track_predict import TRACK_OPTIONS, TRACK_SIDE_INPUTS, TrackPredictor
+from magtask_plugins.blocks.track_predict import TRACK_OPTIONS, TRACK_SIDE_INPUTS, TrackPredictor, build_track_head
 
 
 class FrameLSTM(nn.Module):
@@ -31,14 +31,10 @@ class LSTMPredictor(TrackPredictor):
                          horizon=int(n_future_steps) * int(stride), patch=patch, dim=dim, **kw)
 
 
-def build(cfg):
-    return LSTMPredictor(cfg.in_shape, cfg.levels, cfg.task_config["n_future_steps"], cfg.task_config["stride"],
-                         cfg.task_config["patch"], **cfg.options)
-
-
 @hookimpl
 def register_heads(register):
-    register(HeadSpec(name="lstm-predictor", task="predict", aliases=("lstm",), build=build, consumes="latents",
+    register(HeadSpec(name="lstm-predictor", task="predict", aliases=("lstm",), build=build_track_head(LSTMPredictor),
+                      consumes="latents",
                       side_inputs=TRACK_SIDE_INPUTS,
                       options=(Option("dim", int, 64, "width of the frame embedding", lo=1, hi=4096),
                                Option("hidden", int, 128, "LSTM hidden units", lo=1, hi=4096),

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from magtask import HeadSpec, Option, hookimpl
-from magtask_plugins.blocks.track_predict import TRACK_OPTIONS, TRACK_SIDE_INPUTS, TrackPredictor
+from magtask_plugins.blocks.track_predict import TRACK_OPTIONS, TRACK_SIDE_INPUTS, TrackPredictor, build_track_head
 
 
 class CausalTransformer(nn.Module):
@@ -43,15 +43,10 @@ class TransformerPredictor(TrackPredictor):
                          horizon=int(n_future_steps) * int(stride), patch=patch, dim=dim, **kw)
 
 
-def build(cfg):
-    return TransformerPredictor(cfg.in_shape, cfg.levels, cfg.task_config["n_future_steps"], cfg.task_config["stride"],
-                                cfg.task_config["patch"], **cfg.options)
-
-
 @hookimpl
 def register_heads(register):
     register(HeadSpec(name="transformer-predictor", task="predict", aliases=("transformer",),
-                      build=build, consumes="latents", side_inputs=TRACK_SIDE_INPUTS,
+                      build=build_track_head(TransformerPredictor), consumes="latents", side_inputs=TRACK_SIDE_INPUTS,
                       options=(Option("dim", int, 64, "transformer width", lo=1, hi=4096),
                                Option("depth", int, 2, "transformer layers", lo=1, hi=64),
                                Option("heads", int, 4, "attention heads (must divide dim)", lo=1, hi=64),
