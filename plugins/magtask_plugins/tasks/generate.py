@@ -161,17 +161,19 @@ def requested_labels(head, options: dict, names: tuple[str, ...]) -> np.ndarray:
 
 
 @torch.no_grad()
-def draw(ctx, head, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sample, snap (if the head asks), decode: (videos uint8, codes float32, indices int32)."""
-    gen = torch.Generator().manual_seed(ctx.seed + 1)
+def draw(tokenizer, head, labels: np.ndarray, seed: int, device: str = "cpu", name: str = "the head"
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample (generator seeded by seed + 1), snap (if the head asks), decode: (videos uint8, codes float32,
+    indices int32)."""
+    gen = torch.Generator().manual_seed(seed + 1)
     vids, codes_all, idx_all = [], [], []
-    tok = ctx.tokenizer
+    tok = tokenizer
     snap = capability(head, GenerateHead, "snap_to_grid")
     for lo in range(0, len(labels), SAMPLE_BATCH):
         s = head.sample(torch.from_numpy(labels[lo:lo + SAMPLE_BATCH]), generator=gen)
         if s.dtype.is_floating_point:
             if not torch.isfinite(s).all():
-                raise MagtaskError(f"head {ctx.head.name} sampled NaN or Inf latents")
+                raise MagtaskError(f"head {name} sampled NaN or Inf latents")
             if snap:
                 codes, idx = snap_to_grid(tok, s)
             else:
@@ -179,7 +181,7 @@ def draw(ctx, head, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
         else:
             idx = s.long()
             codes = tok.indices_to_codes(idx)
-        vids.append(to_uint8(tok.decode(codes.to(ctx.device))))
+        vids.append(to_uint8(tok.decode(codes.to(device))))
         codes_all.append(codes.float().numpy())
         idx_all.append(idx.to(torch.int32).numpy())
     return np.concatenate(vids), np.concatenate(codes_all), np.concatenate(idx_all)
@@ -227,7 +229,7 @@ def run(ctx) -> dict:
     ctx.save_head(head, config)
 
     t0 = time.perf_counter()
-    videos, codes, indices = draw(ctx, head, want)
+    videos, codes, indices = draw(ctx.tokenizer, head, want, ctx.seed, ctx.device, ctx.head.name)
     sample_seconds = time.perf_counter() - t0
 
     judge = train_judge(ctx.dataset, seed=ctx.seed)

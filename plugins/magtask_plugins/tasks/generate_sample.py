@@ -7,8 +7,6 @@ of the task (format=magtask-samples: videos, labels, codes, indices; metadata cl
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
-
 
 from magtask.console import err
 
@@ -22,8 +20,7 @@ def sample(run, class_name, n, out) -> dict:
 
     names = run.class_names
     labels = requested_labels(run.head, {"samples": n, "class_name": class_name}, names)
-    ctx = SimpleNamespace(seed=run.seed, tokenizer=run.tokenizer, head=run.head_spec, device=run.device)
-    videos, codes, indices = draw(ctx, run.head, labels)  # seeded by run.seed + 1, as the run drew its own
+    videos, codes, indices = draw(run.tokenizer, run.head, labels, run.seed, run.device, run.head_spec.name)
     if out.suffix.lower() == ".safetensors":
         write_tensors(out, {"videos": videos, "labels": labels, "codes": codes, "indices": indices},
                       {"format": "magtask-samples", "class_names": json.dumps(list(names)), "task": "generate",
