@@ -16,16 +16,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import torch
-
 HERE = Path(__file__).resolve().parent
+# The files are written by a child process: Linux carries a process's peak RSS over into the children it
+# forks, so a parent holding the videos (or torch) would set a floor under every measurement.
+MAKE = ("import sys, numpy as np, torch; n = int(sys.argv[1]); rng = np.random.default_rng(0); "
+        "v = np.empty((n, 16, 3, 64, 64), np.float32)\n"
+        "for i in range(0, n, 50): v[i:i + 50] = rng.uniform(0, 1, size=v[i:i + 50].shape)\n"
+        "y = np.arange(n) % 4; np.savez(sys.argv[2], videos=v, labels=y); "
+        "torch.save({'videos': torch.from_numpy(v), 'labels': torch.from_numpy(y)}, sys.argv[3])")
+# Run with cwd in the temp dir: `python -c` puts the cwd first on sys.path, which would shadow `src`.
 SNIPPET = ("import sys, time; from magtask.data.dataset import load_dataset; t = time.perf_counter(); "
            "ds = load_dataset(sys.argv[1]); print(ds.hash[:12], round(time.perf_counter() - t, 2))")
 
 
 def measure(src: Path, path: Path) -> tuple[str, float, float]:
     proc = subprocess.Popen([sys.executable, "-c", SNIPPET, str(path)], stdout=subprocess.PIPE, text=True,
+                            cwd=path.parent,
                             env={**os.environ, "PYTHONPATH": str(src)})
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -41,15 +47,8 @@ def main() -> None:
     ap.add_argument("--before", type=Path, default=None, help="another source tree holding magtask/")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rng = np.random.default_rng(0)
-        videos = np.empty((args.videos, 16, 3, 64, 64), np.float32)
-        for i in range(0, args.videos, 50):
-            videos[i:i + 50] = rng.uniform(0, 1, size=videos[i:i + 50].shape)
-        labels = np.arange(args.videos) % 4
         files = [Path(tmp) / "seed.npz", Path(tmp) / "seed.pt"]
-        np.savez(files[0], videos=videos, labels=labels)
-        torch.save({"videos": torch.from_numpy(videos), "labels": torch.from_numpy(labels)}, files[1])
-        del videos
+        subprocess.run([sys.executable, "-c", MAKE, str(args.videos), *map(str, files)], check=True)
         trees = ([("before", args.before)] if args.before else []) + [("after", HERE.parent)]
         print(f"{args.videos} videos | " + " | ".join(f"{n} peak RSS MB | {n} s" for n, _ in trees) + " | hash")
         for f in files:
