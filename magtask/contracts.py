@@ -31,6 +31,9 @@ class BuildConfig:
     class_names   the dataset's classes, in label order (n_classes = len(class_names))
     codebook_size the tokenizer's number of tokens
     levels        the tokenizer's FSQ levels per code channel, or None when it has none
+    grid          the tokenizer's code grid (magtask.tokenizer.grid.CodeGrid): FSQ, LFQ or none; per-channel
+                  digits, one-hot, token indices and snap(values) for any of them. Heads put what they
+                  produce on the grid with grid.snap and nothing else.
     frames, image_size  the videos' T and H (= W)
     options       the head's options (HeadSpec.options), validated, defaults filled in
     task          the task's name; task_config its extra facts (predict: n_past_steps, n_future_steps,
@@ -46,13 +49,22 @@ class BuildConfig:
     image_size: int
     options: dict[str, Any] = field(default_factory=dict)
     task_config: dict[str, Any] = field(default_factory=dict)
+    grid: Any = None  # CodeGrid; None only in configs saved before it existed (then FSQ `levels`)
+
+    def __post_init__(self):
+        if self.grid is None and self.levels is not None:
+            from magtask.tokenizer.grid import CodeGrid
+
+            object.__setattr__(self, "grid", CodeGrid.fsq(self.levels))
 
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["grid"] = None if self.grid is None else self.grid.to_json()
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "BuildConfig":
@@ -60,6 +72,10 @@ class BuildConfig:
         d["in_shape"] = tuple(int(s) for s in d["in_shape"])
         d["class_names"] = tuple(d["class_names"])
         d["levels"] = None if d.get("levels") is None else tuple(int(v) for v in d["levels"])
+        if d.get("grid") is not None:
+            from magtask.tokenizer.grid import CodeGrid
+
+            d["grid"] = CodeGrid.from_json(d["grid"])
         return cls(**d)
 
 

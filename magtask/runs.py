@@ -163,10 +163,10 @@ class RunContext:
         """The BuildConfig every task hands its head (magtask/contracts.py)."""
         from magtask.contracts import BuildConfig
 
-        fsq = getattr(self.tokenizer, "fsq", None)
+        grid = self.tokenizer.grid
         return BuildConfig(task=self.task.name, in_shape=tuple(int(s) for s in in_shape),
-                           class_names=self.class_names, codebook_size=int(self.tokenizer.codebook_size),
-                           levels=None if fsq is None else tuple(int(v) for v in fsq.levels),
+                           class_names=self.class_names, codebook_size=int(grid.codebook_size or 0),
+                           levels=grid.fsq_levels, grid=grid,
                            frames=int(self.dataset.frames), image_size=int(self.dataset.size),
                            options=dict(self.head_options), task_config=dict(task_config or {}))
 

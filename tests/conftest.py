@@ -87,11 +87,9 @@ def assert_head_reloads(run_dir: Path, data: Path, tokenizer: Path) -> None:
         return
     samples, _ = open_tensors(run_dir / "samples.safetensors")
     if metrics["task"] == "generate":
-        from magtask_plugins.tasks.generate import snap_to_grid
-
         s = head.sample(torch.from_numpy(np.asarray(samples["labels"])), generator=torch.Generator().manual_seed(
             metrics["seed"] + 1))
-        idx = snap_to_grid(tok, s)[1] if s.dtype.is_floating_point else s
+        idx = tok.grid.snap(s)[1] if s.dtype.is_floating_point else s
         assert torch.equal(idx.to(torch.int32), torch.from_numpy(np.asarray(samples["indices"])))
         return
     from magtask_plugins.tasks.predict.codes import encode_frames

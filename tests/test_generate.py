@@ -99,14 +99,14 @@ def test_class_with_an_unconditional_head_is_refused(tiny_dataset, tiny_tokenize
 
 def test_snap_to_grid_keeps_grid_codes_and_rounds_the_rest(tiny_tokenizer):
     from magtask.tokenizer.io import load_tokenizer
-    from magtask_plugins.tasks.generate import snap_to_grid
 
     tok = load_tokenizer(tiny_tokenizer)
+    snap_to_grid = lambda tok, codes: tok.grid.snap(codes)  # noqa: E731  (the tokenizer contract's snap)
     idx = torch.randint(0, tok.codebook_size, (3, 2, 4, 4))
     codes = tok.indices_to_codes(idx)
     snapped, got = snap_to_grid(tok, codes)
     assert torch.equal(got, idx) and torch.allclose(snapped, codes)
-    step = 1.0 / torch.tensor([l // 2 for l in tok.fsq.levels], dtype=torch.float32).view(1, -1, 1, 1, 1)
+    step = 1.0 / torch.tensor([l // 2 for l in tok.grid.levels], dtype=torch.float32).view(1, -1, 1, 1, 1)
     nudged, got = snap_to_grid(tok, codes + 0.3 * step * torch.randn_like(codes).clamp(-1, 1))
     assert torch.equal(got, idx)
     wild, _ = snap_to_grid(tok, torch.randn_like(codes) * 5)  # far outside the box: clipped onto it

@@ -139,9 +139,9 @@ def test_fill_track_fills_gaps_as_the_judge_does_but_puts_a_dotless_video_at_hal
     ("0", "4", "--past must be an int >= 1, got 0"),
     ("12", "-2", "--future must be an int >= 1, got -2"),
     ("12", "6", "longer than the 16-frame videos"),
-    ("11", "4", "not a multiple of the tokenizer's temporal stride 2"),
-    ("12", "3", "--future 3 is not a multiple"),
-    ("11", "3", "--past 11 and --future 3 are not a multiple"),
+    ("11", "4", "must each end on one of the tokenizer's latent steps (temporal stride 2"),
+    ("12", "3", "--past + --future 15 must each end"),
+    ("11", "3", "clip lengths that do: 2, 4, 6, 8, 10, 12, 14, 16"),
 ])
 def test_bad_past_future_is_a_usage_error(past, future, needle, tiny_dataset, tiny_tokenizer, tmp_path):
     proc = run_cli("run", "predict", "lstm", "--data", str(tiny_dataset), "--tokenizer", str(tiny_tokenizer),
@@ -188,7 +188,7 @@ def test_track_head_renders_windows_at_positions_on_each_videos_background():
     codes = _dot_codes(centres)
     head.fit_reader(codes, centres)
     assert head.keys.shape == (6 * 4, 4) and head.windows.shape == (6 * 4, 3, 3, 4)
-    back = background_codes(codes, head.levels)
+    back = background_codes(codes, head.grid)
     assert torch.equal(back, torch.full((6, 4), 0.5))
     drawn = head.render(centres, back)  # the training positions themselves: the dot comes back where it was
     from magtask_plugins.blocks.dot_windows import code_track
@@ -241,15 +241,16 @@ def test_track_augmentation_mirrors_both_tracks_alike():
     assert not torch.equal(a2, a)
 
 
-def test_fsq_levels_one_hot_and_indices():
-    from magtask_plugins.blocks import fsq_levels
+def test_code_grid_one_hot_and_indices():
+    from magtask.tokenizer.grid import CodeGrid
 
     levels = [8, 5, 5, 5]
+    grid = CodeGrid.fsq(levels)
     half = torch.tensor([4.0, 2, 2, 2]).view(1, 4, 1, 1)
     digits = torch.stack([torch.randint(0, l, (3, 6, 7)) for l in levels], 1)
     codes = (digits - half) / half
-    hot = fsq_levels.one_hot(codes, levels)
+    hot = grid.one_hot(codes)
     assert hot.shape == (3, 23, 6, 7) and torch.equal(hot.sum(1), torch.full((3, 6, 7), 4.0))
-    assert torch.equal(fsq_levels.to_digits(codes, levels), digits)
-    idx = fsq_levels.to_indices(codes, levels)
+    assert torch.equal(grid.digits(codes), digits)
+    idx = grid.indices(codes)
     assert torch.equal(idx, digits[:, 0] + 8 * digits[:, 1] + 40 * digits[:, 2] + 200 * digits[:, 3])

@@ -1,7 +1,22 @@
-"""What every tokenizer class shares: input checks, size arithmetic, decode/forward/tokenize.
+"""The tokenizer contract: what every task and head may use of a tokenizer, and nothing else.
 
-Each class supplies `config` ("frames", "size"), `latent_channels`, `latent_shape(frames, size)`,
-`_check_geometry(frames, h, w)`, `encode`, `quantize`, `indices_to_codes` and `decode_raw`."""
+    encode(video)            (B, T, 3, H, W) float in [0, 1] -> latents (B, C, t, h, w), before quantizing
+    quantize(latents)        -> (codes (B, C, t, h, w) on the grid, indices (B, t, h, w) int64)
+    tokenize(video)          -> indices, in one call
+    indices_to_codes(idx)    (B, t, h, w) int -> codes (B, C, t, h, w)
+    decode(codes | indices)  -> video (B, T, 3, H, W) in [0, 1]
+    latent_shape(frames, size) -> (C, t, h, w);  latent_steps(frames) -> t;  frames_of(steps) -> T
+    temporal_stride, spatial_stride   frames per latent step (after the first, for tokenizers that
+                             encode the first frame alone) and pixels per latent cell
+    causal                   True when the codes of a prefix of frames never depend on later frames
+    grid                     the quantizer, as arithmetic (magtask.tokenizer.grid.CodeGrid): FSQ levels,
+                             LFQ bits, or none (continuous latents); grid.snap puts any code-space
+                             value on the grid
+    codebook_size, latent_channels, num_params(), info() (what `magtask tokenizer info` prints)
+
+TokenizerBase implements what follows from the rest; each class supplies `config` ("frames",
+"size"), `grid`, `temporal_stride`, `spatial_stride`, `causal`, `latent_steps`, `frames_of`,
+`_check_geometry(frames, h, w)`, `encode`, `quantize`, `indices_to_codes`, `decode_raw` and `arch`."""
 
 from __future__ import annotations
 
@@ -13,6 +28,37 @@ from magtask.errors import MagtaskError
 
 
 class TokenizerBase:
+    arch = "magtask"
+    causal = False
+
+    @property
+    def codebook_size(self) -> int:
+        return int(self.grid.codebook_size)
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.grid.channels)
+
+    def latent_shape(self, frames: int | None = None, size: int | None = None) -> tuple[int, int, int, int]:
+        """(C, t, h, w) of the latents of one video of `frames` frames, `size` x `size` pixels."""
+        frames = self.config["frames"] if frames is None else frames
+        size = self.config["size"] if size is None else size
+        self._check_geometry(frames, size, size)
+        p = self.spatial_stride
+        return (self.latent_channels, self.latent_steps(frames), size // p, size // p)
+
+    def info(self) -> dict:
+        """Architecture, quantizer, codebook size, strides, causal, parameter count (JSON-able)."""
+        frames, size = self.config.get("frames"), self.config.get("size")
+        res = {"arch": self.arch, "quantizer": self.grid.describe(), "grid": self.grid.to_json(),
+               "codebook_size": self.grid.codebook_size, "latent_channels": self.latent_channels,
+               "temporal_stride": self.temporal_stride, "spatial_stride": self.spatial_stride,
+               "causal": bool(self.causal), "params": self.num_params()}
+        if frames and size:
+            res.update(video_shape=[frames, 3, size, size], latent_shape=list(self.latent_shape(frames, size)),
+                       compression_ratio=self.compression_ratio(frames, size))
+        return res
+
     def compression_ratio(self, frames: int | None = None, size: int | None = None) -> float:
         """Video values / latent values (e.g. 16*3*64*64 / (4*8*16*16) = 24)."""
         frames = self.config["frames"] if frames is None else frames

@@ -339,6 +339,8 @@ class LFQ(nn.Module):
 class Magvit2Tokenizer(TokenizerBase, nn.Module):
     """magvit2-pytorch's VideoTokenizer (inference), behind magtask's tokenizer API."""
 
+    arch = ARCH
+
     causal = True
 
     def __init__(self, config: dict):
@@ -396,12 +398,11 @@ class Magvit2Tokenizer(TokenizerBase, nn.Module):
         return self._space
 
     @property
-    def codebook_size(self) -> int:
-        return int(self.quantizers.codebook_size)
+    def grid(self):
+        from magtask.tokenizer.grid import CodeGrid
 
-    @property
-    def latent_channels(self) -> int:
-        return int(self.quantizers.codebook_dim)
+        q = self.quantizers
+        return CodeGrid.fsq(q.levels) if isinstance(q, FSQ) else CodeGrid.lfq(q.codebook_dim, q.spherical)
 
     @property
     def time_padding(self) -> int:
@@ -413,13 +414,9 @@ class Magvit2Tokenizer(TokenizerBase, nn.Module):
             return 1 + (frames - 1) // s
         return frames // s
 
-    def latent_shape(self, frames: int | None = None, size: int | None = None) -> tuple[int, int, int, int]:
-        frames = self.config["frames"] if frames is None else frames
-        size = self.config["size"] if size is None else size
-        self._check_geometry(frames, size, size)
-        p = self._space
-        return (self.latent_channels, self.latent_steps(frames), size // p, size // p)
-
+    def frames_of(self, steps: int) -> int:
+        s = self._time
+        return 1 + (steps - 1) * s if self.config["video_contains_first_frame"] else steps * s
 
     def _check_geometry(self, frames: int, height: int, width: int) -> None:
         s, p = self._time, self._space

@@ -133,21 +133,16 @@ class VideoTokenizer(TokenizerBase, nn.Module):
         return int(self.config["patch"])
 
     @property
-    def codebook_size(self) -> int:
-        return self.fsq.codebook_size
+    def grid(self):
+        from magtask.tokenizer.grid import CodeGrid
 
-    @property
-    def latent_channels(self) -> int:
-        return self.fsq.dim
+        return CodeGrid.fsq(self.fsq.levels)
 
-    def latent_shape(self, frames: int | None = None, size: int | None = None) -> tuple[int, int, int, int]:
-        """(C, t, h, w) of the latents of one video of `frames` frames, `size` x `size` pixels."""
-        frames = self.config["frames"] if frames is None else frames
-        size = self.config["size"] if size is None else size
-        self._check_geometry(frames, size, size)
-        return (self.latent_channels, frames // self.temporal_stride, size // self.spatial_stride,
-                size // self.spatial_stride)
+    def latent_steps(self, frames: int) -> int:
+        return frames // self.temporal_stride
 
+    def frames_of(self, steps: int) -> int:
+        return steps * self.temporal_stride
 
     def _check_geometry(self, frames: int, height: int, width: int) -> None:
         s, p = self.temporal_stride, self.spatial_stride

@@ -25,9 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from magtask import Option, PredictHead
+from magtask import MagtaskError, Option, PredictHead
 from magtask_plugins.blocks.data_sized import DataSizedModule
-from magtask_plugins.blocks import fsq_levels
 from magtask_plugins.blocks.dot_windows import code_track, corners_around, crop, nearest_rows
 
 SCALE = 8.0  # px: displacements and offsets are divided by this before the core sees them
@@ -64,9 +63,9 @@ def paste_each(windows: torch.Tensor, corners: torch.Tensor, fill: torch.Tensor,
     return out
 
 
-def background_codes(codes: torch.Tensor, levels) -> torch.Tensor:
-    """(B, C, t, h, w) -> (B, C): each video's most common code."""
-    idx = fsq_levels.to_indices(codes, levels).flatten(1)
+def background_codes(codes: torch.Tensor, grid) -> torch.Tensor:
+    """(B, C, t, h, w) -> (B, C): each video's most common code (grid: the tokenizer's CodeGrid)."""
+    idx = grid.indices(codes).flatten(1)
     mode = idx.mode(1).values
     first = (idx == mode[:, None]).float().argmax(1)
     return codes.flatten(2)[torch.arange(len(codes)), :, first]
@@ -76,7 +75,15 @@ def build_track_head(cls):
     """build(config) for a TrackPredictor subclass: the predict task's geometry, then the head's options."""
     def build(cfg):
         t = cfg.task_config
-        return cls(cfg.in_shape, cfg.levels, t["n_future_steps"], t["stride"], t["patch"], **cfg.options)
+        if cfg.grid is None or not cfg.grid.quantized:
+            raise MagtaskError("the track heads read one-hot code levels: they need a quantized tokenizer "
+                               "(FSQ or LFQ), this one has continuous latents")
+        steps = int(t["n_past_steps"]) + int(t["n_future_steps"])
+        if "n_past" in t and int(t["n_past"]) + int(t["n_future"]) != steps * int(t["stride"]):
+            raise MagtaskError(f"the track heads need a tokenizer whose every latent step holds {t['stride']} "
+                               "frames; this one encodes the first frame on a step of its own "
+                               "(video_contains_first_frame): use a code-only predict head")
+        return cls(cfg.in_shape, cfg.grid, t["n_future_steps"], t["stride"], t["patch"], **cfg.options)
     return build
 
 
@@ -85,14 +92,15 @@ class TrackPredictor(DataSizedModule, PredictHead):
     true_centres), the shared loop trains the core on (read track, true centres)."""
     data_sized = ("keys", "windows")  # the training windows: saved and reloaded at the data's size
 
-    def __init__(self, in_shape, levels, core: nn.Module, core_dim: int, stride: int = 2, horizon: int = 4,
+    def __init__(self, in_shape, grid, core: nn.Module, core_dim: int, stride: int = 2, horizon: int = 4,
                  patch: float = 4.0, window: int = 5, reader_hidden: int = 256, reader_steps: int = 2000,
                  dim: int = 64, augment: bool = True):
         super().__init__()
         self.augment = bool(augment)
         c, _, h, w = (int(v) for v in in_shape)
         self.c, self.h, self.w, self.s = c, h, w, int(stride)
-        self.levels, self.k, self.patch = [int(l) for l in levels], int(window), float(patch)
+        self.grid, self.k, self.patch = grid, int(window), float(patch)
+        self.levels = [int(l) for l in grid.levels]
         self.horizon, self.reader_steps = int(horizon), int(reader_steps)
         self.reader = nn.Sequential(nn.Linear(self.k * self.k * sum(self.levels), reader_hidden), nn.GELU(),
                                     nn.Linear(reader_hidden, 2 * self.s))
@@ -106,7 +114,7 @@ class TrackPredictor(DataSizedModule, PredictHead):
     def _windows(self, codes: torch.Tensor):
         """codes (B, C, t, h, w) -> one-hot windows (B, t, k*k*L), corners (B, t, 2)."""
         corners = step_corners(code_track(codes).float(), self.k, self.h, self.w)
-        hot = fsq_levels.one_hot(codes, self.levels).permute(0, 2, 3, 4, 1)
+        hot = self.grid.one_hot(codes).permute(0, 2, 3, 4, 1)
         return crop(hot, corners, self.k).flatten(2), corners
 
     def _frame_targets(self, centres: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
@@ -221,4 +229,4 @@ class TrackPredictor(DataSizedModule, PredictHead):
         """past codes (B, C, tp, h, w) -> future codes (B, C, steps, h, w), every code on the FSQ grid."""
         self.eval()
         pos = self.predict_track(past, steps * self.s)
-        return self.render(pos, background_codes(past, self.levels))
+        return self.render(pos, background_codes(past, self.grid))

@@ -57,22 +57,6 @@ DEFAULT_SAMPLES = 16  # per class
 SAMPLE_BATCH = 64
 
 
-# -- the FSQ grid --------------------------------------------------------------------------------
-def snap_to_grid(tokenizer, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Round code-space values (B, C, t, h, w) to the nearest FSQ grid point, through
-    tokenizer.quantize: each value is mapped back through the FSQ bound (atanh) first, so quantize
-    lands on the grid point nearest to it. Returns (codes on the grid, indices)."""
-    fsq = tokenizer.fsq
-    shape = [1, -1] + [1] * (codes.ndim - 2)
-    lv = torch.tensor(fsq.levels, dtype=torch.float32).view(shape)
-    half_w = torch.div(lv, 2, rounding_mode="floor")
-    half_l = (lv - 1) * (1 + fsq.eps) / 2
-    offset = torch.where(lv % 2 == 0, 0.5, 0.0)
-    q = (codes.float() * half_w).clamp(-(lv // 2), (lv - 1) // 2)  # grid units, inside the box
-    z = torch.atanh(((q + offset) / half_l).clamp(-1 + 1e-6, 1 - 1e-6)) - torch.atanh(offset / half_l)
-    return tokenizer.quantize(z)
-
-
 # -- tracks --------------------------------------------------------------------------------------
 def tracks(videos, batch: int = 256) -> np.ndarray:
     """(N, T, 2) dot centres, NaN where no ink (batched so a big split never sits in memory as floats)."""
@@ -175,9 +159,9 @@ def draw(tokenizer, head, labels: np.ndarray, seed: int, device: str = "cpu", na
             if not torch.isfinite(s).all():
                 raise MagtaskError(f"head {name} sampled NaN or Inf latents")
             if snap:
-                codes, idx = snap_to_grid(tok, s)
+                codes, idx = tok.grid.snap(s)
             else:
-                codes, idx = s.float(), snap_to_grid(tok, s)[1]
+                codes, idx = s.float(), tok.grid.snap(s)[1]
         else:
             idx = s.long()
             codes = tok.indices_to_codes(idx)

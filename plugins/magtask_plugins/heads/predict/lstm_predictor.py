@@ -25,9 +25,9 @@ class FrameLSTM(nn.Module):
 class LSTMPredictor(TrackPredictor):
     train_defaults = {"epochs": 600, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0, "patience": 60}
 
-    def __init__(self, in_shape, levels=(8, 5, 5, 5), n_future_steps: int = 2, stride: int = 2, patch: float = 4.0,
+    def __init__(self, in_shape, grid, n_future_steps: int = 2, stride: int = 2, patch: float = 4.0,
                  dim: int = 64, hidden: int = 128, layers: int = 1, **kw):
-        super().__init__(in_shape, levels, FrameLSTM(dim, hidden, layers), hidden, stride=stride,
+        super().__init__(in_shape, grid, FrameLSTM(dim, hidden, layers), hidden, stride=stride,
                          horizon=int(n_future_steps) * int(stride), patch=patch, dim=dim, **kw)
 
 

@@ -36,10 +36,10 @@ class CausalTransformer(nn.Module):
 class TransformerPredictor(TrackPredictor):
     train_defaults = {"epochs": 600, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0, "patience": 60}
 
-    def __init__(self, in_shape, levels=(8, 5, 5, 5), n_future_steps: int = 2, stride: int = 2, patch: float = 4.0,
+    def __init__(self, in_shape, grid, n_future_steps: int = 2, stride: int = 2, patch: float = 4.0,
                  dim: int = 64, depth: int = 2, heads: int = 4, **kw):
         frames = int(in_shape[1]) * int(stride)
-        super().__init__(in_shape, levels, CausalTransformer(dim, frames, depth, heads), dim, stride=stride,
+        super().__init__(in_shape, grid, CausalTransformer(dim, frames, depth, heads), dim, stride=stride,
                          horizon=int(n_future_steps) * int(stride), patch=patch, dim=dim, **kw)
 
 

@@ -41,7 +41,7 @@ def apply(run, videos, out) -> dict:
         raise UsageError(f"a predict run writes its continuations to --out FILE ({', '.join(OUTPUTS)})")
     tc = run.config.task_config
     tp, tf, s = int(tc["n_past_steps"]), int(tc["n_future_steps"]), int(tc["stride"])
-    past, future = tp * s, tf * s
+    past, future = int(tc.get("n_past", tp * s)), int(tc.get("n_future", tf * s))  # older runs: steps x stride
     whole = run.frames
     run.check_geometry(videos, tuple(sorted({past, whole})),
                        f"{past} frames (the past) or {whole} (its first {past} are the past) of {run.size}x{run.size}")

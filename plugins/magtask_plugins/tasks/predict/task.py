@@ -1,11 +1,13 @@
 """Task `predict`: the past frames' codes -> the future frames' codes -> decoded future frames.
 
 The clip is the first past + future frames of each video (default 12 + 4 of 16). Its codes have
-n = (past + future) / s latent steps (s = the tokenizer's temporal stride): past steps first.
+n = latent_steps(past + future) latent steps (tokenizer contract; (past + future) / s for a tokenizer of
+temporal stride s that groups every frame), past steps first; past and past + future must end on a
+latent step boundary.
 
 The head contract is magtask.contracts.PredictHead: build(config) with config.in_shape the clip
-(C, n, h, w) and config.task_config {n_past_steps, n_future_steps, stride, patch (px per latent
-cell)}; the head is fitted (fit(data)), trained by the shared loop (prepare(data), then its
+(C, n, h, w) and config.task_config {n_past_steps, n_future_steps, n_past, n_future (frames), stride,
+patch (px per latent cell)}; the head is fitted (fit(data)), trained by the shared loop (prepare(data), then its
 train_tensors(data) / loss(*batch), or the default minibatches (clips,) of the train split's clips),
 or parameter-free; then head.predict(past codes (B, C, tp, h, w), tf) -> future codes
 (B, C, tf, h, w). The task provides the data side input `true_centres` to a head that declares it:
@@ -45,8 +47,12 @@ DEFAULT_PAST, DEFAULT_FUTURE = 12, 4
 
 # -- options ---------------------------------------------------------------------------------------
 
-def check_options(past, future, frames: int, stride: int) -> tuple[int, int]:
-    """(past, future) as ints, or a UsageError naming the problem in one line."""
+def check_options(past, future, frames: int, tokenizer) -> tuple[int, int, int, int]:
+    """(past, future, past steps, future steps) as ints, or a UsageError naming the problem in one line.
+
+    The past and the whole clip must each end on a latent step boundary of the tokenizer
+    (tokenizer.frames_of(tokenizer.latent_steps(k)) == k), so that the past's codes are exactly the
+    clip's first steps."""
     for name, v in (("past", past), ("future", future)):
         whole = isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer())
         if isinstance(v, bool) or not whole:
@@ -57,12 +63,19 @@ def check_options(past, future, frames: int, stride: int) -> tuple[int, int]:
     if past + future > frames:
         raise UsageError(f"--past {past} + --future {future} = {past + future} frames is longer than the "
                          f"{frames}-frame videos")
-    bad = [f"--{n} {v}" for n, v in (("past", past), ("future", future)) if v % stride]
-    if bad:
-        raise UsageError(f"{' and '.join(bad)} {'is' if len(bad) == 1 else 'are'} not a multiple of the tokenizer's "
-                         f"temporal stride {stride} "
-                         f"(each latent step holds {stride} frames)")
-    return past, future
+    s = tokenizer.temporal_stride
+
+    def on_boundary(k: int) -> bool:
+        steps = tokenizer.latent_steps(k)
+        return steps >= 1 and tokenizer.frames_of(steps) == k
+
+    if not on_boundary(past) or not on_boundary(past + future):
+        ok = [tokenizer.frames_of(j) for j in range(1, tokenizer.latent_steps(frames) + 1)]
+        raise UsageError(f"--past {past} and --past + --future {past + future} must each end on one of the "
+                         f"tokenizer's latent steps (temporal stride {s}; clip lengths that do: "
+                         f"{', '.join(map(str, ok[:12]))}{' ...' if len(ok) > 12 else ''})")
+    tp = tokenizer.latent_steps(past)
+    return past, future, tp, tokenizer.latent_steps(past + future) - tp
 
 
 def check_causal(tokenizer) -> None:
@@ -87,9 +100,8 @@ def run(ctx) -> dict:
     tok, ds = ctx.tokenizer, ctx.dataset
     check_causal(tok)
     s = tok.temporal_stride
-    past, future = check_options(ctx.options.get("past", DEFAULT_PAST), ctx.options.get("future", DEFAULT_FUTURE),
-                                 ds.frames, s)
-    tp, tf = past // s, future // s
+    past, future, tp, tf = check_options(ctx.options.get("past", DEFAULT_PAST),
+                                         ctx.options.get("future", DEFAULT_FUTURE), ds.frames, tok)
     n = tp + tf
     labels = np.asarray(ctx.codes.labels)
     train_idx, val_idx, test_idx = (ctx.codes.subset(x) for x in (TRAIN, VAL, TEST))
@@ -103,7 +115,7 @@ def run(ctx) -> dict:
     x_train = clip_codes(train_idx)
     c, _, h, w = x_train.shape[1:]
     config = ctx.build_config([int(c), int(n), int(h), int(w)],
-                              {"n_past_steps": tp, "n_future_steps": tf, "stride": int(s),
+                              {"n_past_steps": tp, "n_future_steps": tf, "stride": int(s), "n_past": past, "n_future": future,
                                "patch": float(ds.size) / float(w)})
     model = ctx.build_head(config)
     centres_source = "dataset" if ds.centres is not None else "tracker on the training frames"
