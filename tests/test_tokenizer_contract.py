@@ -88,3 +88,38 @@ def test_grid_round_trips_as_json_and_refuses_what_it_cannot_do():
         CodeGrid.lfq(2).snap(torch.tensor([[float("nan")], [0.0]])[None])
     with pytest.raises(MagtaskError, match="quantizer kind"):
         CodeGrid("vq", 4)
+
+
+@pytest.mark.parametrize("name,config,kind,quantizer", [
+    ("lfq_small", None, "magvit2-pytorch", "LFQ 5 bits (32 codes)"),
+    ("lfq_sphere", None, "magvit2-pytorch", "LFQ 4 bits spherical (16 codes)"),
+    ("seed_handwritten", "seed-2026-01", "magvit2-pytorch", "FSQ levels 8,5,5,5 (1000 codes)"),
+])
+def test_tokenizer_info_describes_magvit2_checkpoints(name, config, kind, quantizer):
+    from conftest import run_cli
+    import json
+
+    args = ["tokenizer", "info", "--tokenizer", str(FIX / f"{name}.pt"), "--json"]
+    if config:
+        args += ["--tokenizer-config", config]
+    res = json.loads(run_cli(*args, check=True).stdout)
+    tok = load_magvit2(FIX / f"{name}.pt", config)
+    assert res["arch"] == kind and res["quantizer"] == quantizer and res["causal"] is True
+    assert res["params"] == tok.num_params() and len(res["hash"]) == 64
+    assert (res["temporal_stride"], res["spatial_stride"]) == (tok.temporal_stride, tok.spatial_stride)
+    assert res["latent_shape"] == list(tok.latent_shape())
+    text = run_cli(*[a for a in args if a != "--json"], check=True).stdout
+    assert quantizer in text and "magvit2-pytorch" in text
+
+
+def test_tokenizer_info_on_ours_and_refusals(tiny_tokenizer, tmp_path):
+    from conftest import run_cli
+    import json
+
+    res = json.loads(run_cli("tokenizer", "info", "--tokenizer", str(tiny_tokenizer), "--json", check=True).stdout)
+    assert res["arch"] == "magtask" and res["quantizer"] == "FSQ levels 8,5,5,5 (1000 codes)"
+    assert res["latent_shape"] == [4, 8, 16, 16] and res["temporal_stride"] == 2
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a checkpoint")
+    proc = run_cli("tokenizer", "info", "--tokenizer", str(bad))
+    assert proc.returncode in (1, 2) and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

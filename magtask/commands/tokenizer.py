@@ -148,35 +148,35 @@ def eval_(
 
 @app.command()
 def info(
-    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Tokenizer file (default: the shipped one)."),
+    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Tokenizer file: ours (.safetensors), "
+                                             "a magvit2-pytorch checkpoint (.pt) or a converted one. Default: the "
+                                             "shipped one."),
+    tokenizer_config: Optional[str] = typer.Option(None, "--tokenizer-config", help="For a magvit2-pytorch "
+                                                   "checkpoint without its config: a preset (seed-2026-01) or JSON "
+                                                   "file of VideoTokenizer arguments."),
     json_out: bool = typer.Option(False, "--json", help="Print only JSON on stdout."),
 ) -> None:
-    """Config, size, hash, strides, latent shape, compression and the training card."""
-    from magtask.tokenizer.io import default_tokenizer_path, load_tokenizer, tokenizer_hash
+    """Architecture, quantizer, codebook size, strides, causal, parameters, hash, latent shape and card,
+    for every kind of tokenizer magtask loads."""
+    from magtask.tokenizer.io import default_tokenizer_path
+    from magtask.tokenizer.resolve import hash_of, open_tokenizer
 
-    model = load_tokenizer(tokenizer)
-    cfg = model.config
-    res = {
-        "path": str(tokenizer or default_tokenizer_path()), "hash": tokenizer_hash(model), "config": cfg,
-        "params": model.num_params(), "temporal_stride": model.temporal_stride,
-        "spatial_stride": model.spatial_stride, "codebook_size": model.codebook_size, "causal": model.causal,
-        "latent_shape": list(model.latent_shape(cfg["frames"], cfg["size"])),
-        "video_shape": [cfg["frames"], 3, cfg["size"], cfg["size"]],
-        "compression_ratio": model.compression_ratio(cfg["frames"], cfg["size"]),
-        "card": {k: v for k, v in model.card.items() if k != "history"},
-    }
+    model = open_tokenizer(tokenizer, tokenizer_config)
+    card = dict(getattr(model, "card", {}) or {})
+    res = {"path": str(tokenizer or default_tokenizer_path()), "hash": hash_of(model), **model.info(),
+           "config": model.config, "card": {k: v for k, v in card.items() if k != "history"}}
     if json_out:
         out.print_json(json.dumps(res, default=str))
         return
     table = Table(title=f"tokenizer {Path(res['path']).name}", show_header=False)
     table.add_column("key")
     table.add_column("value")
-    for k in ("path", "hash", "params", "causal", "temporal_stride", "spatial_stride", "codebook_size",
-              "video_shape", "latent_shape", "compression_ratio"):
-        table.add_row(k, _fmt(res[k]))
-    table.add_row("config", json.dumps(cfg, sort_keys=True))
-    card = model.card
-    for k in ("command", "steps", "seconds", "seed"):
+    for k in ("path", "arch", "hash", "params", "quantizer", "codebook_size", "causal", "temporal_stride",
+              "spatial_stride", "video_shape", "latent_shape", "compression_ratio"):
+        if k in res:
+            table.add_row(k, _fmt(res[k]))
+    table.add_row("config", json.dumps(model.config, sort_keys=True, default=str))
+    for k in ("command", "steps", "seconds", "seed", "source", "config_source", "converted_from"):
         if k in card:
             table.add_row(f"card.{k}", _fmt(card[k]))
     for name in ("eval_seed", "eval_varied"):
