@@ -180,12 +180,17 @@ class SqueezeExcite(nn.Module):
                                  nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The package's arithmetic (1x1 convs on each frame), written as matrix products on the
+        # (B, C, T, H, W) layout: no per-frame copy of x, no 1x1-conv dispatch for a (b f, c) matrix.
         b, c, f, h, w = x.shape
-        frames = x.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)  # (b f) c h w
-        context = self.to_k(frames).reshape(b * f, 1, h * w).softmax(dim=-1)
-        pooled = torch.einsum("b i n, b c n -> b c i", context, frames.reshape(b * f, c, h * w))
-        gates = self.net(pooled[..., None])  # (b f) c 1 1
-        return gates.reshape(b, f, c, 1, 1).permute(0, 2, 1, 3, 4) * x
+        flat = x.reshape(b, c, f, h * w)
+        logits = torch.matmul(self.to_k.weight.view(1, 1, c), x.reshape(b, c, f * h * w)).view(b, f, h * w)
+        context = (logits + self.to_k.bias).softmax(dim=-1)  # over each frame's positions
+        pooled = torch.matmul(flat.transpose(1, 2), context[..., None]).reshape(b * f, c)
+        first, _, second, _ = self.net
+        hidden = F.leaky_relu(F.linear(pooled, first.weight.flatten(1), first.bias), 0.1)
+        gates = torch.sigmoid(F.linear(hidden, second.weight.flatten(1), second.bias))  # (b f) c
+        return gates.view(b, f, c).transpose(1, 2)[..., None, None] * x
 
 
 class ResidualUnit(nn.Module):
@@ -193,8 +198,8 @@ class ResidualUnit(nn.Module):
 
     def __init__(self, dim: int, kernel_size: list[int]):
         super().__init__()
-        self.fn = nn.Sequential(CausalConv3d(dim, dim, kernel_size), nn.ELU(), nn.Conv3d(dim, dim, 1), nn.ELU(),
-                                SqueezeExcite(dim))
+        self.fn = nn.Sequential(CausalConv3d(dim, dim, kernel_size), nn.ELU(inplace=True), nn.Conv3d(dim, dim, 1),
+                                nn.ELU(inplace=True), SqueezeExcite(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fn(x) + x

@@ -21,18 +21,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from magtask import ClassifyHead, HeadSpec, Option, hookimpl
+from magtask import ClassifyHead, HeadSpec, MagtaskError, Option, hookimpl
 from magtask_plugins.blocks.dot_windows import code_track
 
 FEATURES = ("poly1", "poly2", "poly3", "poly4", "line", "conic")
+
+
+MIN_STEPS = 6  # the motion-model fits need at least this many positions
 
 
 def motion_features(track: torch.Tensor) -> torch.Tensor:
     """(B, T, 2) positions -> (B, len(FEATURES)) log relative residuals of the motion-model fits."""
     c = track.double()
     n, t, _ = c.shape
-    if t < 6:
-        raise ValueError(f"a track needs at least 6 steps for these fits, got {t}")
+    if t < MIN_STEPS:
+        raise MagtaskError(f"a track needs at least {MIN_STEPS} steps for these fits, got {t}")
     c = c - c.mean(1, keepdim=True)
     scale = c.pow(2).sum((1, 2)).div(t).sqrt().clamp_min(1e-9)
     time = torch.linspace(-1, 1, t, dtype=c.dtype)
@@ -86,10 +89,19 @@ class TrackClassifier(nn.Module, ClassifyHead):
         return self.mlp((self.features(codes) - self.mean) / self.std)
 
 
+def build(cfg) -> TrackClassifier:
+    t = int(cfg.in_shape[1])
+    if t < MIN_STEPS:
+        raise MagtaskError(f"track-classifier fits motion models to the dot's track over the latent steps and needs "
+                           f"at least {MIN_STEPS}; this tokenizer gives {t} for {cfg.frames}-frame videos "
+                           f"(use mlp-classifier, or longer videos)")
+    return TrackClassifier(cfg.n_classes, **cfg.options)
+
+
 @hookimpl
 def register_heads(register):
     register(HeadSpec(name="track-classifier", task="classify", aliases=("track",),
-                      build=lambda cfg: TrackClassifier(cfg.n_classes, **cfg.options), consumes="latents",
+                      build=build, consumes="latents",
                       side_inputs=("task_features",),
                       options=(Option("hidden", int, 64, "hidden units of the MLP", lo=1, hi=4096),
                                Option("steps", int, 300, "full-batch optimiser steps of the fit", lo=1, hi=100_000)),
