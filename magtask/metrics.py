@@ -44,6 +44,30 @@ def blank_video(videos) -> torch.Tensor:
     return background(v)[:, None, :, None, None].expand_as(v).clone()
 
 
+def foreground_mask(videos, threshold: float = 0.04, ring: int = 1) -> torch.Tensor:
+    """(N, T, H, W) bool: the moving content of each video. A pixel is foreground where its colour
+    differs from that pixel's median over the video's frames by more than `threshold` in any channel,
+    dilated by `ring` pixels; a static background (flat, gradient or textured) stays outside. Content
+    that never moves counts as background."""
+    v = as_float(videos)
+    still = v.median(dim=1, keepdim=True).values  # (N, 1, 3, H, W) per-pixel over time
+    fg = ((v - still).abs().amax(2) > threshold).float()  # (N, T, H, W)
+    if ring > 0:
+        n, t, h, w = fg.shape
+        fg = torch.nn.functional.max_pool2d(fg.view(n * t, 1, h, w), 2 * ring + 1, 1, ring).view(n, t, h, w)
+    return fg > 0
+
+
+def region_psnr(a, b, mask) -> float:
+    """PSNR in dB (peak 1) over the pixels where mask (N, T, H, W) is True, all channels; NaN if none."""
+    m = torch.as_tensor(mask, dtype=torch.bool)
+    if not m.any():
+        return float("nan")
+    d = (as_float(a) - as_float(b)).pow(2).sum(2)  # (N, T, H, W), summed over channels
+    err = float(d[m].sum()) / (int(m.sum()) * as_float(a).shape[2])
+    return float("inf") if err == 0 else 10.0 * math.log10(1.0 / err)
+
+
 def codebook_usage(indices, codebook_size: int) -> tuple[float, float]:
     """(fraction of the codebook used, perplexity = exp(entropy of code frequencies))."""
     idx = torch.as_tensor(np.asarray(indices) if not isinstance(indices, torch.Tensor) else indices).flatten().long()

@@ -1,5 +1,8 @@
+import math
+
 import numpy as np
 import pytest
+import torch
 
 from magtask import metrics, trajectory_eval
 from magtask.data.dataset import load_dataset
@@ -53,3 +56,29 @@ def test_codebook_usage():
     used, ppl = metrics.codebook_usage(np.array([0, 1, 2, 3]), 8)
     assert used == 0.5 and abs(ppl - 4) < 1e-9
     assert metrics.codebook_usage(np.zeros(10, int), 8) == (0.125, 1.0)
+
+
+def test_foreground_and_background_psnr_split_the_error():
+    """A static gradient background and a moving 3x3 square: the mask is the square (+ a 1-px ring) in
+    every frame, the gradient is background; errors on one side show only in that side's PSNR."""
+    n, t, h, w = 2, 6, 16, 16
+    grad = torch.linspace(0.1, 0.9, w).view(1, 1, 1, 1, w).expand(n, t, 3, h, w).clone()
+    videos = grad.clone()
+    for f in range(t):
+        videos[:, f, :, 5:8, 2 * f:2 * f + 3] = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)
+    mask = metrics.foreground_mask(videos)
+    assert mask.shape == (n, t, h, w)
+    for f in range(t):
+        square = torch.zeros(h, w, dtype=torch.bool)
+        square[5:8, 2 * f:2 * f + 3] = True
+        assert mask[0, f][square].all()
+        ring = torch.nn.functional.max_pool2d(square.float()[None, None], 3, 1, 1)[0, 0].bool()
+        assert not mask[0, f][~ring].any()
+    wrong_dot = grad.clone()  # the background exact, the square missing
+    fg, bg = metrics.region_psnr(wrong_dot, videos, mask), metrics.region_psnr(wrong_dot, videos, ~mask)
+    assert bg == float("inf") and fg < 15
+    noisy_bg = videos.clone()
+    noisy_bg[~mask[:, :, None].expand_as(videos)] += 0.05
+    assert metrics.region_psnr(noisy_bg, videos, mask) == float("inf")
+    assert abs(metrics.region_psnr(noisy_bg, videos, ~mask) - 26.02) < 0.1  # 10 log10(1 / 0.05^2)
+    assert math.isnan(metrics.region_psnr(videos, videos, torch.zeros_like(mask)))

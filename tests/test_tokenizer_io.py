@@ -114,8 +114,12 @@ def test_cli_eval_and_info_json(tiny_data, tiny_tok):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     for k in ("psnr", "blank_psnr", "centre_error_px", "one_dot_fraction", "codebook_fraction_used",
-              "perplexity", "compression_ratio", "n_videos"):
+              "perplexity", "compression_ratio", "n_videos", "foreground_psnr", "background_psnr",
+              "foreground_blank_psnr", "foreground_fraction"):
         assert k in res
+    # the whole-video error is the two regions' errors weighted by their sizes: its PSNR lies between
+    lo, hi = sorted((res["foreground_psnr"], res["background_psnr"]))
+    assert lo - 1e-6 <= res["psnr"] <= hi + 1e-6 and 0 < res["foreground_fraction"] < 0.5
     assert res["n_videos"] == len(load_dataset(tiny_data).indices("test"))
     r = subprocess.run([sys.executable, "-m", "magtask", "tokenizer", "info", "--tokenizer", str(tok), "--json"],
                        capture_output=True, text=True, timeout=300)

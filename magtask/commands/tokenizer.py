@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -126,8 +127,9 @@ def eval_(
     dataset = _dataset(data)
     res = evaluate_tokenizer(model, dataset, split=split, batch_size=batch_size)
     res["tokenizer"] = hash_of(model)
-    if json_out:
-        out.print_json(json.dumps(res))
+    if json_out:  # JSON has no inf / NaN: a perfect region is null, an empty one too (see the table)
+        out.print_json(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                                   for k, v in res.items()}))
         return
     table = Table(title=f"tokenizer on {dataset.path.name} ({split}, {res['n_videos']} videos)")
     table.add_column("metric")
@@ -135,6 +137,9 @@ def eval_(
     table.add_column("baseline", justify="right")
     table.add_column("baseline is")
     table.add_row("PSNR (dB)", f"{res['psnr']:.2f}", f"{res['blank_psnr']:.2f}", "an all-background video")
+    table.add_row("  foreground PSNR (the dot)", f"{res['foreground_psnr']:.2f}", f"{res['foreground_blank_psnr']:.2f}",
+                  f"moving pixels + 1-px ring, {100 * res['foreground_fraction']:.1f} % of the video")
+    table.add_row("  background PSNR", f"{res['background_psnr']:.2f}", "", "everything that does not move")
     table.add_row("dot centre error (px)", f"{res['centre_error_px']:.3f}", f"{res['centre_error_px_real']:.3f}",
                   "the tracker on the real videos")
     table.add_row("frames with one valid dot", f"{res['one_dot_fraction']:.4f}", f"{res['one_dot_fraction_real']:.4f}",

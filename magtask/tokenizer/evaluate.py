@@ -32,8 +32,10 @@ def reconstruct(model: VideoTokenizer, videos: np.ndarray, batch_size: int = 32)
 
 def evaluate_tokenizer(model: VideoTokenizer, dataset: Dataset, split: str = "test", batch_size: int = 32,
                        limit: int | None = None) -> dict:
-    """psnr, blank_psnr, centre_error_px (+ the tracker's own error on the real videos),
-    one_dot_fraction (+ real), codebook fraction_used, perplexity, compression_ratio, n_videos."""
+    """psnr, blank_psnr, foreground_psnr / background_psnr (the moving content, metrics.foreground_mask
+    of the real videos, and the rest; foreground_blank_psnr: a blank video's on the foreground;
+    foreground_fraction of the pixels), centre_error_px (+ the tracker's own error on the real
+    videos), one_dot_fraction (+ real), codebook fraction_used, perplexity, compression_ratio, n_videos."""
     if split not in SPLITS:
         raise UsageError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     idx = np.arange(len(dataset)) if split == "all" else dataset.indices(split)
@@ -52,9 +54,16 @@ def evaluate_tokenizer(model: VideoTokenizer, dataset: Dataset, split: str = "te
         "split": split, "n_videos": int(len(idx)),
         "psnr": metrics.psnr(recon, videos),
         "blank_psnr": metrics.psnr(metrics.blank_video(videos), videos),
+    }
+    fg = metrics.foreground_mask(videos)
+    out.update({
+        "foreground_psnr": metrics.region_psnr(recon, videos, fg),
+        "background_psnr": metrics.region_psnr(recon, videos, ~fg),
+        "foreground_blank_psnr": metrics.region_psnr(metrics.blank_video(videos), videos, fg),
+        "foreground_fraction": float(fg.float().mean()),
         "one_dot_fraction": float(trajectory_eval.one_dot_valid(recon).mean()),
         "one_dot_fraction_real": float(trajectory_eval.one_dot_valid(videos).mean()),
-    }
+    })
     if dataset.centres is not None:
         true = np.asarray(dataset.centres[np.sort(idx)])
         out["centre_error_px"] = trajectory_eval.centre_error_px(recon, true)
