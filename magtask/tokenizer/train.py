@@ -139,7 +139,8 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
                     batch_size: int | None = None, lr: float | None = None, progress: bool = True,
                     options: dict | None = None, checkpoint: str | Path | None = None,
                     checkpoint_every: int = 0, stop_after: int | None = None,
-                    command: str | None = None, device: str = "cpu") -> tuple[VideoTokenizer, dict]:
+                    command: str | None = None, device: str = "cpu", start_from: VideoTokenizer | None = None,
+                    keep_best: bool = False, stop_on_interrupt: bool = False) -> tuple[VideoTokenizer, dict]:
     """Train on the train split(s) of one or more datasets; returns (model, card).
 
     Under `torchrun --nproc-per-node N` each process takes a disjoint slice of every step's global
@@ -149,6 +150,10 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
     out: where the final tokenizer goes (None: not saved). checkpoint: where the resumable training
     state goes (every `checkpoint_every` steps and at the end); resume: such a file to continue from.
     stop_after: stop (and write the checkpoint) after this step, as if interrupted.
+    start_from: a tokenizer to start from (its config and weights; fine-tuning) instead of a fresh one.
+    keep_best: end with the weights of the best held-out (val) PSNR seen at an evaluation (the
+    starting weights count as step 0), not the last ones. stop_on_interrupt: Ctrl-C ends training
+    cleanly at the current step (card["interrupted_at"]), and `out` is written all the same.
     """
     opts = training_options(steps, options, batch_size=batch_size, lr=lr)
     check_config({**(config or {})}, UsageError)
@@ -167,7 +172,13 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
             raise MagtaskError(f"{resume}: was trained on other data (hashes differ); resume with the same --data")
     torch.set_flush_denormal(True)  # denormal activations slow CPU convolutions 4x
     torch.manual_seed(seed)
+    if start_from is not None:
+        if resume is not None:
+            raise UsageError("start from a tokenizer or resume a training state, not both")
+        config = dict(start_from.config)
     model = VideoTokenizer(config)
+    if start_from is not None:
+        model.load_state_dict(start_from.state_dict())
     s = model.temporal_stride
     clip = int(opts["clip_frames"])
     frames = sets[0].frames
@@ -205,50 +216,63 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
     last = min(last, steps)
     model.train()
     loss_avg, val_psnr = None, history[-1]["val_psnr"] if history else float("nan")
+    best = None  # (val psnr, step, weights) when keep_best
+    if keep_best and len(val):
+        best = (quick_psnr(model, val), 0, {k: v.detach().clone() for k, v in model.state_dict().items()})
+    interrupted_at, done = None, start_step
     with progress_bar("training tokenizer", steps, disable=not progress) as tick:
         tick(completed=start_step)
-        for step in range(start_step, last):
-            idx = batch_for_step(len(train), step, opts["batch_size"], seed)
-            offs = np.random.default_rng([seed, step, 1]).integers(0, (frames - clip) // s + 1, len(idx)) * s
-            boxes = [(0, 0)] * len(idx)
-            if crop:
-                rng = np.random.default_rng([seed, step, 2])
-                boxes = [crop_origin(None if centres is None else centres[i, o + clip // 2], size, crop, p, rng)
-                         for i, o in zip(idx, offs)]
-            mine = rank_slice(len(idx), rank, world_size)  # this process's part of the global batch
-            edge = crop or size
-            x = torch.stack([v[o:o + clip, :, y0:y0 + edge, x0:x0 + edge] for v, o, (y0, x0)  # read only these
-                             in zip(train[idx[mine]], offs[mine], boxes[mine])]).to(device).float() / 255
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, steps, opts["lr"], opts["warmup"])
-            with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-                recon, _ = net(x)
-            w = dot_weights(x, opts["dot_weight"])
-            # dot-weighted MSE of the global batch, sum(w * se) / sum(w) (w spans the 3 colours): each
-            # process's part is scaled so that DDP's gradient average is the global batch's gradient
-            w_total = all_sum(w.sum().detach())
-            loss = (w * (recon.float() - x) ** 2).sum() * world_size / (w_total * x.shape[2])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            lv = float(all_sum(loss.detach().clone())) / world_size
-            loss_avg = lv if loss_avg is None else 0.95 * loss_avg + 0.05 * lv
-            done = step + 1
-            if rank == 0 and len(val) and (done % opts["eval_every"] == 0 or done == steps):
-                val_psnr = quick_psnr(model, val)
-                history.append({"step": done, "loss": loss_avg, "val_psnr": val_psnr,
-                                "seconds": round(elapsed0 + time.perf_counter() - t0, 1)})
-                if progress and not err.is_terminal:  # no live bar in a log file: one line per evaluation
-                    err.print(f"step {done}/{steps}  loss {loss_avg:.2e}  val psnr {val_psnr:.2f} dB  "
-                              f"{history[-1]['seconds']:.0f} s", highlight=False)
-            tick(info=f"loss {loss_avg:.2e}  val psnr {val_psnr:.2f} dB")
-            if rank == 0 and checkpoint and checkpoint_every and done % checkpoint_every == 0 and done < last:
-                save_training_state(checkpoint, model, opt, _state_meta(done, steps, seed, opts, sets, history,
-                                                                         elapsed0 + time.perf_counter() - t0))
-                kept(f"training state {checkpoint} (step {done}; continue with --resume)")
+        try:
+            for step in range(start_step, last):
+                idx = batch_for_step(len(train), step, opts["batch_size"], seed)
+                offs = np.random.default_rng([seed, step, 1]).integers(0, (frames - clip) // s + 1, len(idx)) * s
+                boxes = [(0, 0)] * len(idx)
+                if crop:
+                    rng = np.random.default_rng([seed, step, 2])
+                    boxes = [crop_origin(None if centres is None else centres[i, o + clip // 2], size, crop, p, rng)
+                             for i, o in zip(idx, offs)]
+                mine = rank_slice(len(idx), rank, world_size)  # this process's part of the global batch
+                edge = crop or size
+                x = torch.stack([v[o:o + clip, :, y0:y0 + edge, x0:x0 + edge] for v, o, (y0, x0)  # read only these
+                                 in zip(train[idx[mine]], offs[mine], boxes[mine])]).to(device).float() / 255
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step, steps, opts["lr"], opts["warmup"])
+                with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+                    recon, _ = net(x)
+                w = dot_weights(x, opts["dot_weight"])
+                # dot-weighted MSE of the global batch, sum(w * se) / sum(w) (w spans the 3 colours): each
+                # process's part is scaled so that DDP's gradient average is the global batch's gradient
+                w_total = all_sum(w.sum().detach())
+                loss = (w * (recon.float() - x) ** 2).sum() * world_size / (w_total * x.shape[2])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                lv = float(all_sum(loss.detach().clone())) / world_size
+                loss_avg = lv if loss_avg is None else 0.95 * loss_avg + 0.05 * lv
+                done = step + 1
+                if rank == 0 and len(val) and (done % opts["eval_every"] == 0 or done == steps):
+                    val_psnr = quick_psnr(model, val)
+                    if best is not None and val_psnr > best[0]:
+                        best = (val_psnr, done, {k: v.detach().clone() for k, v in model.state_dict().items()})
+                    history.append({"step": done, "loss": loss_avg, "val_psnr": val_psnr,
+                                    "seconds": round(elapsed0 + time.perf_counter() - t0, 1)})
+                    if progress and not err.is_terminal:  # no live bar in a log file: one line per evaluation
+                        err.print(f"step {done}/{steps}  loss {loss_avg:.2e}  val psnr {val_psnr:.2f} dB  "
+                                  f"{history[-1]['seconds']:.0f} s", highlight=False)
+                tick(info=f"loss {loss_avg:.2e}  val psnr {val_psnr:.2f} dB")
+                if rank == 0 and checkpoint and checkpoint_every and done % checkpoint_every == 0 and done < last:
+                    save_training_state(checkpoint, model, opt, _state_meta(done, steps, seed, opts, sets, history,
+                                                                             elapsed0 + time.perf_counter() - t0))
+                    kept(f"training state {checkpoint} (step {done}; continue with --resume)")
+        except KeyboardInterrupt:
+            if not stop_on_interrupt:
+                raise
+            interrupted_at = done
     seconds = elapsed0 + time.perf_counter() - t0
-    done = max(last, start_step)
+    done = max(last, start_step) if interrupted_at is None else interrupted_at
+    if best is not None:
+        model.load_state_dict(best[2])
     if checkpoint and rank == 0:
         save_training_state(checkpoint, model, opt, _state_meta(done, steps, seed, opts, sets, history, seconds))
     model.eval()
@@ -262,7 +286,11 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
     }
     if command:
         card["command"] = command
-    if out is not None and done >= steps and rank == 0:
+    if best is not None:
+        card["kept"] = {"step": best[1], "val_psnr": best[0], "why": "best held-out PSNR seen (keep_best)"}
+    if interrupted_at is not None:
+        card["interrupted_at"] = interrupted_at
+    if out is not None and (done >= steps or interrupted_at is not None) and rank == 0:
         save_tokenizer(model, out, card)
     barrier()  # every process returns once the files are written
     return model, card
