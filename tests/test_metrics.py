@@ -9,7 +9,7 @@ from magtask.data.dataset import load_dataset
 from magtask.data.generate import generate_dataset
 
 
-@pytest.fixture(scope="module", params=["seed", "varied"])
+@pytest.fixture(scope="module", params=["seed", "varied", "bright"])
 def data(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("m") / f"{request.param}.safetensors"
     generate_dataset(path, per_class=6, seed=3, style=request.param)
