@@ -131,33 +131,6 @@ def test_code_only_heads_are_causal_over_steps(name):
     assert not torch.allclose(a[:, 4:], b[:, 4:])
 
 
-def test_code_only_head_learns_a_moving_blob():
-    """A 2x2 blob of one code on a background code, moving one cell right per step: after a few hundred
-    steps the LSTM head predicts both future steps' blobs where they go."""
-    spec = get_registry().head("predict", "lstm-predictor")
-    torch.manual_seed(0)
-    head = spec.build(build_config(spec, width=16, context=0))
-    grid = CodeGrid.fsq((8, 5, 5, 5))
-    g = torch.Generator().manual_seed(0)
-    n = 16
-    start = torch.randint(0, 8, (n, 2), generator=g)
-    digits = torch.zeros(n, 4, 8, 16, 16, dtype=torch.long) + torch.tensor([4, 2, 2, 2]).view(1, 4, 1, 1, 1)
-    for i in range(n):
-        for t in range(8):
-            r, c = int(start[i, 0]), int(start[i, 1]) + t
-            digits[i, :, t, r:r + 2, c:c + 2] = torch.tensor([0, 4, 0, 4]).view(4, 1, 1)
-    clips = grid.codes_from_digits(digits)
-    opt = torch.optim.AdamW(head.parameters(), lr=3e-3)
-    head.train()
-    for _ in range(60):
-        loss = head.loss(clips)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    fut = head.predict(clips[:, :, :6], 2)
-    assert (grid.indices(fut) == grid.indices(clips[:, :, 6:])).float().mean() > 0.99
-
-
 @pytest.mark.parametrize("name", ["lstm-predictor", "transformer-predictor"])
 def test_code_only_heads_refuse_continuous_latents_and_grids_over_max_cells(name):
     from magtask.contracts import BuildConfig
@@ -366,3 +339,35 @@ def test_code_grid_one_hot_and_indices():
     assert torch.equal(grid.digits(codes), digits)
     idx = grid.indices(codes)
     assert torch.equal(idx, digits[:, 0] + 8 * digits[:, 1] + 40 * digits[:, 2] + 200 * digits[:, 3])
+
+
+@pytest.mark.parametrize("name", ["lstm-predictor", "transformer-predictor"])
+def test_code_only_heads_train_on_the_lfq_fixture_and_refuse_the_seed_grid(name):
+    """On the magvit2 LFQ fixture's codes (5 bits, 3 latent steps of 4 x 4 for 5 frames at 16 px; the first
+    frame on a step of its own) a head builds, trains one epoch and predicts codes on that grid; the seed
+    preset's 64 x 64 grid is refused before any work, naming the option that lifts the guard."""
+    from pathlib import Path
+
+    from magtask.contracts import BuildConfig
+    from magtask.tokenizer.magvit2_load import load_magvit2
+
+    fix = Path(__file__).parent / "fixtures" / "magvit2"
+    tok = load_magvit2(fix / "lfq_small.pt")
+    video = torch.rand(4, tok.frames_of(3), 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        codes = tok.quantize(tok.encode(video))[0]
+    spec = get_registry().head("predict", name)
+    cfg = BuildConfig(task="predict", in_shape=tuple(codes.shape[1:]), class_names=("a",), codebook_size=32,
+                      levels=None, frames=video.shape[1], image_size=16, grid=tok.grid,
+                      options=resolve_options(spec.options, {"width": 8}, name),
+                      task_config={"n_past_steps": 2, "n_future_steps": 1, "stride": tok.temporal_stride,
+                                   "patch": 16 / codes.shape[-1]})
+    head = spec.build(cfg)
+    hist = train_head(head, _train_data_offering_everything(name, codes, []), lambda: (codes,), None,
+                      TrainConfig(epochs=1, batch_size=2, quiet=True))
+    assert np.isfinite(hist.train_loss[0])
+    fut = head.predict(codes[:, :, :2], 1)
+    assert fut.shape == (4, codes.shape[1], 1, *codes.shape[3:]) and torch.equal(tok.grid.snap(fut)[0], fut)
+    seed = BuildConfig(**{**cfg.__dict__, "in_shape": (4, 16, 64, 64), "grid": CodeGrid.fsq((8, 5, 5, 5))})
+    with pytest.raises(MagtaskError, match="over max_cells=4096"):
+        spec.build(seed)
