@@ -22,8 +22,9 @@ EXPECTED_SIDE_INPUTS = {
     "gaussian-prior": [],
     "class-conditional-prior": ["tracker_tracks", "training_code_windows"],
     "token-prior": ["training_code_windows", "task_features"],
-    "lstm-predictor": ["true_centres", "training_code_windows", "task_features"],
-    "transformer-predictor": ["true_centres", "training_code_windows", "task_features"],
+    "lstm-predictor": [],
+    "transformer-predictor": [],
+    "track-predictor": ["true_centres", "training_code_windows", "task_features"],
 }
 
 
@@ -36,7 +37,7 @@ def test_every_builtin_head_lists_its_side_inputs_and_options():
             assert {"name", "type", "default", "help", "values"} <= set(o)
     one = json.loads(run_cli("list-heads", "mlp", "--json", check=True).stdout)
     assert one["name"] == "mlp-classifier" and [o["name"] for o in one["options"]] == ["width", "hidden"]
-    text = run_cli("list-heads", "lstm", check=True).stdout
+    text = run_cli("list-heads", "track-predictor", check=True).stdout
     assert "true_centres" in text and "reader_steps" in text
 
 

@@ -1,5 +1,6 @@
-"""`magtask run predict lstm|transformer` end to end (tiny data, tiny untrained tokenizer), causality,
-the samples file `magtask render` reads, the baselines, and bad input."""
+"""`magtask run predict lstm|transformer|track-predictor` end to end (tiny data, tiny untrained
+tokenizer), code-only heads that never see the true centres, causality, the samples file `magtask
+render` reads, the baselines, and bad input."""
 
 import json
 
@@ -7,7 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from magtask import MagtaskError
+from magtask import MagtaskError, TrainData
+from magtask.contracts import SideInputs
+from magtask.loop import TrainConfig, train_head
+from magtask.specs import DATA_SIDE_INPUTS, resolve_options
+from magtask.tokenizer.grid import CodeGrid
 from magtask.data.dataset import load_dataset
 from magtask.registry import get_registry
 from magtask.runner import execute
@@ -16,9 +21,9 @@ from magtask.tokenizer.io import load_tokenizer
 
 from conftest import assert_head_reloads, run_cli
 
+
 def build_config(spec, **options):
     from magtask.contracts import BuildConfig
-    from magtask.specs import resolve_options
 
     return BuildConfig(task="predict", in_shape=(4, 8, 16, 16), class_names=("a", "b"), codebook_size=1000,
                        levels=(8, 5, 5, 5), frames=16, image_size=64,
@@ -32,14 +37,20 @@ ALSO = {"mse_over_recon", "blank_mse", "oracle_mse", "oracle_centroid_error_px",
         "judge_accuracy", "judge_test_accuracy", "per_class", "causal_prefix_max_abs_diff", "train_seconds"}
 
 
-@pytest.mark.parametrize("head,name", [("lstm", "lstm-predictor"), ("transformer", "transformer-predictor")])
-def test_run_predict_end_to_end(head, name, tiny_dataset, tiny_tokenizer, tmp_path):
+TRACK_SIDE = ["true_centres", "training_code_windows", "task_features"]
+SMALL = {"lstm": ["-o", "width=8"], "transformer": ["-o", "width=8", "-o", "depth=1"],
+         "track-predictor": ["-o", "reader_steps=20", "-o", "core=lstm"]}
+
+
+@pytest.mark.parametrize("head,name,side", [("lstm", "lstm-predictor", []), ("transformer", "transformer-predictor", []),
+                                            ("track-predictor", "track-predictor", TRACK_SIDE)])
+def test_run_predict_end_to_end(head, name, side, tiny_dataset, tiny_tokenizer, tmp_path):
     run_dir = tmp_path / "run"
     proc = run_cli("run", "predict", head, "--data", str(tiny_dataset), "--tokenizer", str(tiny_tokenizer),
-                   "--epochs", "1", "--run-dir", str(run_dir), "--json", check=True)
+                   "--epochs", "1", *SMALL[head], "--run-dir", str(run_dir), "--json", check=True)
     m = json.loads(proc.stdout)
     assert CONTRACT | ALSO <= set(m)
-    assert m["task"] == "predict" and m["head"] == name
+    assert m["task"] == "predict" and m["head"] == name and m["side_inputs"] == side
     assert (m["n_past"], m["n_future"]) == (12, 4)
     for k in ("mse", "recon_mse", "copy_last_mse", "blank_mse", "const_velocity_mse", "oracle_mse"):
         assert np.isfinite(m[k]) and 0 <= m[k] <= 1, k
@@ -57,9 +68,83 @@ def test_run_predict_end_to_end(head, name, tiny_dataset, tiny_tokenizer, tmp_pa
     ds = load_dataset(tiny_dataset)
     np.testing.assert_array_equal(truth, np.asarray(ds.videos)[tensors["index"]])
     assert meta["task"] == "predict" and meta["n_past"] == "12"
+    codes = np.asarray(tensors["codes"])[:, :, 12 // 2:]  # the predicted steps lie on the tokenizer's grid
+    grid = load_tokenizer(tiny_tokenizer).grid
+    snapped = grid.snap(torch.from_numpy(codes))[0].numpy()
+    np.testing.assert_array_equal(codes, snapped)
     if head == "lstm":  # `magtask render` shows truth beside prediction
         run_cli("render", str(run_dir), "--out", "gif", "--path", str(tmp_path / "p.gif"), check=True)
         assert (tmp_path / "p.gif").stat().st_size > 0
+
+
+def _train_data_offering_everything(head_name: str, clips: torch.Tensor, calls: list) -> TrainData:
+    """TrainData whose SideInputs can provide every data side input but declares none of them."""
+    def provider(name):
+        def give():
+            calls.append(name)
+            return torch.zeros(len(clips), 16, 2)
+        return give
+
+    side = SideInputs(head_name, (), {name: provider(name) for name in DATA_SIDE_INPUTS})
+    return TrainData(x=clips, y=torch.zeros(len(clips), dtype=torch.long), side=side, seed=0)
+
+
+@pytest.mark.parametrize("name", ["lstm-predictor", "transformer-predictor"])
+def test_code_only_heads_train_without_the_true_centres(name):
+    """A code-only head declares no side input and trains and predicts with a TrainData that could hand it
+    the true centres but declares none: it fails here the moment it asks for one."""
+    spec = get_registry().head("predict", name)
+    assert spec.side_inputs == ()
+    head = spec.build(build_config(spec, width=8, depth=1) if name.startswith("transformer")
+                      else build_config(spec, width=8))
+    grid = CodeGrid.fsq((8, 5, 5, 5))
+    clips = grid.codes_from_digits(torch.stack([torch.randint(0, l, (6, 8, 16, 16)) for l in (8, 5, 5, 5)], 1))
+    calls = []
+    hist = train_head(head, _train_data_offering_everything(name, clips, calls), lambda: (clips,), None,
+                      TrainConfig(epochs=1, batch_size=4, quiet=True))
+    assert calls == [] and len(hist.train_loss) == 1 and np.isfinite(hist.train_loss[0])
+    fut = head.predict(clips[:, :, :6], 2)
+    assert fut.shape == (6, 4, 2, 16, 16) and torch.equal(grid.snap(fut)[0], fut)
+    # the same TrainData refuses a head that asks for the centres without declaring them
+    track = get_registry().head("predict", "track-predictor")
+    with pytest.raises(MagtaskError, match="without declaring it"):
+        train_head(track.build(build_config(track, reader_steps=1)),
+                   _train_data_offering_everything("track-predictor", clips, calls), lambda: (clips,), None,
+                   TrainConfig(epochs=1, batch_size=4, quiet=True))
+    assert calls == []
+
+
+@pytest.mark.parametrize("name", ["lstm-predictor", "transformer-predictor"])
+def test_code_only_heads_are_causal_over_steps(name):
+    """The logits at step t (of steps t+1..t+horizon) never depend on steps after t."""
+    spec = get_registry().head("predict", name)
+    torch.manual_seed(0)
+    head = spec.build(build_config(spec, width=8)).eval()
+    grid = CodeGrid.fsq((8, 5, 5, 5))
+    clips = grid.codes_from_digits(torch.stack([torch.randint(0, l, (2, 7, 16, 16)) for l in (8, 5, 5, 5)], 1))
+    other = clips.clone()
+    other[:, :, 4:] = -other[:, :, 4:]
+    with torch.no_grad():
+        a, b = head(clips), head(other)
+    assert a.shape == (2, 7, 2, 23, 16, 16)
+    torch.testing.assert_close(a[:, :4], b[:, :4])
+    assert not torch.allclose(a[:, 4:], b[:, 4:])
+
+
+@pytest.mark.parametrize("name", ["lstm-predictor", "transformer-predictor"])
+def test_code_only_heads_refuse_continuous_latents_and_grids_over_max_cells(name):
+    from magtask.contracts import BuildConfig
+
+    spec = get_registry().head("predict", name)
+    big = BuildConfig(task="predict", in_shape=(4, 16, 64, 64), class_names=("a",), codebook_size=1000,
+                      levels=(8, 5, 5, 5), frames=16, image_size=64, options=resolve_options(spec.options, {}, name),
+                      task_config={"n_past_steps": 12, "n_future_steps": 4, "stride": 1, "patch": 1.0})
+    with pytest.raises(MagtaskError, match=r"16x64x64 = 65536 cells, over max_cells=4096.*-o max_cells=65536"):
+        spec.build(big)
+    none = BuildConfig(**{**big.__dict__, "in_shape": (4, 8, 16, 16), "levels": None,
+                          "grid": CodeGrid.continuous(4)})
+    with pytest.raises(MagtaskError, match="needs a quantized tokenizer"):
+        spec.build(none)
 
 
 def test_shorter_clip_and_other_split_of_frames(tiny_dataset, tiny_tokenizer, tmp_path):
@@ -86,12 +171,12 @@ def test_past_codes_alone_equal_prefix_of_full_codes(tiny_dataset, tiny_tokenize
             assert torch.equal(tok.quantize(alone)[1], tok.quantize(full)[1][:, :past // tok.temporal_stride])
 
 
-@pytest.mark.parametrize("head", ["lstm-predictor", "transformer-predictor"])
-def test_track_heads_are_causal_over_frames(head):
+@pytest.mark.parametrize("core", ["lstm", "transformer"])
+def test_track_heads_are_causal_over_frames(core):
     """A head's prediction at frame j (offsets of frames j+1..j+horizon) never depends on frames after j."""
-    spec = get_registry().head("predict", head)
+    spec = get_registry().head("predict", "track-predictor")
     torch.manual_seed(0)
-    model = spec.build(build_config(spec)).eval()
+    model = spec.build(build_config(spec, core=core)).eval()
     assert model.horizon == 4
     with torch.no_grad():
         for p in model.parameters():
@@ -182,7 +267,7 @@ def _dot_codes(centres, h=8, patch=4.0):
 def test_track_head_renders_windows_at_positions_on_each_videos_background():
     from magtask_plugins.blocks.track_predict import TrackPredictor, background_codes
 
-    head = TrackPredictor([4, 4, 8, 8], [8, 5, 5, 5], torch.nn.Identity(), 16, window=3, reader_steps=0, dim=16)
+    head = TrackPredictor([4, 4, 8, 8], CodeGrid.fsq((8, 5, 5, 5)), torch.nn.Identity(), 16, window=3, reader_steps=0, dim=16)
     g = torch.Generator().manual_seed(0)
     centres = torch.rand(6, 1, 2, generator=g) * 8 + 4 + torch.arange(8.0)[None, :, None] * torch.rand(6, 1, 2, generator=g)
     codes = _dot_codes(centres)
@@ -203,7 +288,7 @@ def test_track_head_renders_windows_at_positions_on_each_videos_background():
 def test_track_head_learns_constant_velocity_and_reads_positions():
     """Reader + core on toy codes: a dot moving at constant velocity is read to within a cell and
     extrapolated to within a few px after a few hundred steps."""
-    from magtask_plugins.heads.predict.lstm_predictor import LSTMPredictor
+    from magtask_plugins.heads.predict.track_predictor import TrackPredictorHead
 
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
@@ -211,8 +296,8 @@ def test_track_head_learns_constant_velocity_and_reads_positions():
     start, vel = torch.rand(n, 1, 2, generator=g) * 8 + 4, torch.rand(n, 1, 2, generator=g) * 1.4 + 0.3
     centres = start + torch.arange(16.0)[None, :, None] * vel  # (n, 16, 2) px, stays inside 32 px
     codes = _dot_codes(centres)
-    head = LSTMPredictor([4, 8, 8, 8], n_future_steps=2, stride=2, patch=4.0, window=3, reader_steps=300, dim=32,
-                         hidden=32)
+    head = TrackPredictorHead([4, 8, 8, 8], CodeGrid.fsq((8, 5, 5, 5)), n_future_steps=2, stride=2, patch=4.0,
+                              core="lstm", window=3, reader_steps=300, dim=32, hidden=32)
     head.fit_reader(codes, centres)
     read = head.read(codes)
     assert (read - centres).norm(dim=-1).mean() < 2.0
@@ -231,7 +316,7 @@ def test_track_head_learns_constant_velocity_and_reads_positions():
 def test_track_augmentation_mirrors_both_tracks_alike():
     from magtask_plugins.blocks.track_predict import TrackPredictor
 
-    head = TrackPredictor([4, 4, 8, 8], [8, 5, 5, 5], torch.nn.Identity(), 16, reader_steps=0, dim=16)
+    head = TrackPredictor([4, 4, 8, 8], CodeGrid.fsq((8, 5, 5, 5)), torch.nn.Identity(), 16, reader_steps=0, dim=16)
     torch.manual_seed(0)
     a = torch.rand(64, 8, 2) * 32
     a2, b2 = head.symmetries(a, a + 1.0)
@@ -254,3 +339,35 @@ def test_code_grid_one_hot_and_indices():
     assert torch.equal(grid.digits(codes), digits)
     idx = grid.indices(codes)
     assert torch.equal(idx, digits[:, 0] + 8 * digits[:, 1] + 40 * digits[:, 2] + 200 * digits[:, 3])
+
+
+@pytest.mark.parametrize("name", ["lstm-predictor", "transformer-predictor"])
+def test_code_only_heads_train_on_the_lfq_fixture_and_refuse_the_seed_grid(name):
+    """On the magvit2 LFQ fixture's codes (5 bits, 3 latent steps of 4 x 4 for 5 frames at 16 px; the first
+    frame on a step of its own) a head builds, trains one epoch and predicts codes on that grid; the seed
+    preset's 64 x 64 grid is refused before any work, naming the option that lifts the guard."""
+    from pathlib import Path
+
+    from magtask.contracts import BuildConfig
+    from magtask.tokenizer.magvit2_load import load_magvit2
+
+    fix = Path(__file__).parent / "fixtures" / "magvit2"
+    tok = load_magvit2(fix / "lfq_small.pt")
+    video = torch.rand(4, tok.frames_of(3), 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        codes = tok.quantize(tok.encode(video))[0]
+    spec = get_registry().head("predict", name)
+    cfg = BuildConfig(task="predict", in_shape=tuple(codes.shape[1:]), class_names=("a",), codebook_size=32,
+                      levels=None, frames=video.shape[1], image_size=16, grid=tok.grid,
+                      options=resolve_options(spec.options, {"width": 8}, name),
+                      task_config={"n_past_steps": 2, "n_future_steps": 1, "stride": tok.temporal_stride,
+                                   "patch": 16 / codes.shape[-1]})
+    head = spec.build(cfg)
+    hist = train_head(head, _train_data_offering_everything(name, codes, []), lambda: (codes,), None,
+                      TrainConfig(epochs=1, batch_size=2, quiet=True))
+    assert np.isfinite(hist.train_loss[0])
+    fut = head.predict(codes[:, :, :2], 1)
+    assert fut.shape == (4, codes.shape[1], 1, *codes.shape[3:]) and torch.equal(tok.grid.snap(fut)[0], fut)
+    seed = BuildConfig(**{**cfg.__dict__, "in_shape": (4, 16, 64, 64), "grid": CodeGrid.fsq((8, 5, 5, 5))})
+    with pytest.raises(MagtaskError, match="over max_cells=4096"):
+        spec.build(seed)

@@ -1,43 +1,36 @@
-"""Head `lstm-predictor`: the dot's per-frame track read off the past codes, an LSTM over frames
-predicts the next frames' positions, training code windows drawn there (track_predict.py).
+"""Head `lstm-predictor` (alias `lstm`): code-only; a ConvLSTM over latent steps predicts the future
+steps' per-channel code levels (blocks.code_predict).
 
-    past codes (B, C, tp, h, w) -> track (B, tp*s, 2) px -> per frame [displacement, position] -> LSTM
-      (causal by construction) -> at the last frame the future frames' offsets -> codes (B, C, tf, h, w)
+    past codes (B, C, tp, h, w) -> one-hot levels per step -> conv encoder -> ConvLSTM over steps at
+      h/4 x w/4 (causal by construction) -> decoder at the last past step -> level logits of the next
+      steps -> argmax -> config.grid.codes_from_digits -> future codes (B, C, tf, h, w)
 """
 
 from __future__ import annotations
 
-from torch import nn
-
 from magtask import HeadSpec, Option, hookimpl
-from magtask_plugins.blocks.track_predict import TRACK_OPTIONS, TRACK_SIDE_INPUTS, TrackPredictor, build_track_head
+from magtask_plugins.blocks.code_predict import CODE_OPTIONS, CodePredictor, ConvLSTM, check_grid
 
 
-class FrameLSTM(nn.Module):
-    def __init__(self, dim: int, hidden: int, layers: int):
-        super().__init__()
-        self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True)
-
-    def forward(self, x):  # (B, T, dim) -> (B, T, hidden)
-        return self.lstm(x)[0]
+class LSTMPredictor(CodePredictor):
+    train_defaults = {"epochs": 20, "batch_size": 16, "lr": 3e-3, "weight_decay": 1e-4, "patience": 1000}
 
 
-class LSTMPredictor(TrackPredictor):
-    train_defaults = {"epochs": 600, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0, "patience": 60}
-
-    def __init__(self, in_shape, grid, n_future_steps: int = 2, stride: int = 2, patch: float = 4.0,
-                 dim: int = 64, hidden: int = 128, layers: int = 1, **kw):
-        super().__init__(in_shape, grid, FrameLSTM(dim, hidden, layers), hidden, stride=stride,
-                         horizon=int(n_future_steps) * int(stride), patch=patch, dim=dim, **kw)
+def build(cfg):
+    check_grid(cfg, "lstm-predictor")
+    o = dict(cfg.options)
+    layers, kernel = o.pop("layers"), o.pop("kernel")
+    t = cfg.task_config
+    return LSTMPredictor(cfg.in_shape, cfg.grid, t["n_past_steps"], t["n_future_steps"],
+                         lambda dim, steps, h, w: ConvLSTM(dim, layers, kernel), **o)
 
 
 @hookimpl
 def register_heads(register):
-    register(HeadSpec(name="lstm-predictor", task="predict", aliases=("lstm",), build=build_track_head(LSTMPredictor),
-                      consumes="latents",
-                      side_inputs=TRACK_SIDE_INPUTS,
-                      options=(Option("dim", int, 64, "width of the frame embedding", lo=1, hi=4096),
-                               Option("hidden", int, 128, "LSTM hidden units", lo=1, hi=4096),
-                               Option("layers", int, 1, "LSTM layers", lo=1, hi=16), *TRACK_OPTIONS),
-                      description="Dot track read off the past codes per frame -> LSTM over frames -> future "
-                                  "positions -> training code windows pasted there"))
+    register(HeadSpec(name="lstm-predictor", task="predict", aliases=("lstm",), build=build, consumes="latents",
+                      side_inputs=(),
+                      options=(*CODE_OPTIONS,
+                               Option("layers", int, 1, "ConvLSTM layers", lo=1, hi=16),
+                               Option("kernel", int, 3, "ConvLSTM kernel (odd)", lo=1, hi=15)),
+                      description="Code-only: conv encoder per step -> ConvLSTM over latent steps -> the next "
+                                  "steps' per-channel code levels (cross entropy), on the tokenizer's grid"))

@@ -1,55 +1,38 @@
-"""Head `transformer-predictor`: the dot's per-frame track read off the past codes, a small causal
-transformer over frames predicts the next frames' positions, training code windows drawn there
-(track_predict.py).
+"""Head `transformer-predictor` (alias `transformer`): code-only; a transformer over the cell tokens of
+every latent step, causal across steps and full within a step, predicts the future steps'
+per-channel code levels (blocks.code_predict).
 
-    past codes (B, C, tp, h, w) -> track (B, tp*s, 2) px -> per frame [displacement, position] + a learned
-      frame embedding -> pre-norm transformer, causal mask (frame j attends to frames 0..j)
-      -> at the last frame the future frames' offsets -> codes (B, C, tf, h, w)
+    past codes (B, C, tp, h, w) -> one-hot levels per step -> conv encoder -> (h/4 * w/4) tokens per
+      step + learned cell and step embeddings -> pre-norm transformer, block-causal mask -> decoder at
+      the last past step -> level logits of the next steps -> argmax -> config.grid.codes_from_digits
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 from magtask import HeadSpec, Option, hookimpl
-from magtask_plugins.blocks.track_predict import TRACK_OPTIONS, TRACK_SIDE_INPUTS, TrackPredictor, build_track_head
+from magtask_plugins.blocks.code_predict import CODE_OPTIONS, BlockCausalTransformer, CodePredictor, check_grid
 
 
-class CausalTransformer(nn.Module):
-    def __init__(self, dim: int, frames: int, depth: int, heads: int):
-        super().__init__()
-        self.pos = nn.Parameter(torch.randn(1, frames, dim) * 0.02)
-        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, activation="gelu", batch_first=True,
-                                           norm_first=True)
-        self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(dim)
-
-    def forward(self, x):  # (B, T, dim) -> (B, T, dim)
-        t = x.shape[1]
-        if t > self.pos.shape[1]:
-            raise ValueError(f"this head was built for at most {self.pos.shape[1]} frames, got {t}")
-        mask = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)  # True = a later frame: masked
-        return self.norm(self.blocks(x + self.pos[:, :t], mask=mask))
+class TransformerPredictor(CodePredictor):
+    train_defaults = {"epochs": 20, "batch_size": 16, "lr": 3e-3, "weight_decay": 1e-4, "patience": 1000}
 
 
-class TransformerPredictor(TrackPredictor):
-    train_defaults = {"epochs": 600, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0, "patience": 60}
-
-    def __init__(self, in_shape, grid, n_future_steps: int = 2, stride: int = 2, patch: float = 4.0,
-                 dim: int = 64, depth: int = 2, heads: int = 4, **kw):
-        frames = int(in_shape[1]) * int(stride)
-        super().__init__(in_shape, grid, CausalTransformer(dim, frames, depth, heads), dim, stride=stride,
-                         horizon=int(n_future_steps) * int(stride), patch=patch, dim=dim, **kw)
+def build(cfg):
+    check_grid(cfg, "transformer-predictor")
+    o = dict(cfg.options)
+    depth, heads = o.pop("depth"), o.pop("heads")
+    t = cfg.task_config
+    return TransformerPredictor(cfg.in_shape, cfg.grid, t["n_past_steps"], t["n_future_steps"],
+                                lambda dim, steps, h, w: BlockCausalTransformer(dim, steps, h, w, depth, heads), **o)
 
 
 @hookimpl
 def register_heads(register):
-    register(HeadSpec(name="transformer-predictor", task="predict", aliases=("transformer",),
-                      build=build_track_head(TransformerPredictor), consumes="latents", side_inputs=TRACK_SIDE_INPUTS,
-                      options=(Option("dim", int, 64, "transformer width", lo=1, hi=4096),
-                               Option("depth", int, 2, "transformer layers", lo=1, hi=64),
-                               Option("heads", int, 4, "attention heads (must divide dim)", lo=1, hi=64),
-                               *TRACK_OPTIONS),
-                      description="Dot track read off the past codes per frame -> causal transformer over "
-                                  "frames -> future positions -> training code windows pasted there"))
+    register(HeadSpec(name="transformer-predictor", task="predict", aliases=("transformer",), build=build,
+                      consumes="latents", side_inputs=(),
+                      options=(*CODE_OPTIONS,
+                               Option("depth", int, 4, "transformer layers", lo=1, hi=64),
+                               Option("heads", int, 4, "attention heads (must divide 2 x width)", lo=1, hi=64)),
+                      description="Code-only: conv encoder per step -> transformer over cell tokens, causal "
+                                  "across latent steps -> the next steps' per-channel code levels (cross "
+                                  "entropy), on the tokenizer's grid"))

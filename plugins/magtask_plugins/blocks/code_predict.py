@@ -1,0 +1,240 @@
+"""The code-space predictor both code-only predict heads share: past codes -> future codes, learned
+from the train split's codes alone (no track, no centres, no windows copied out of training videos).
+
+    clip codes (B, C, T, h, w) -> per channel its category (config.grid.digits), one-hot
+      -> per step t tokens: steps t-window+1..t stacked (default 3; the motion is local in them), each
+         patch x patch block of cells (default 4 x 4) one token (space to depth), a 1x1 conv and a 3x3
+         conv block on the (h/patch) x (w/patch) token grid                           f (B, T, D, h', w')
+      -> core over steps (the head's, causal: step t sees steps 0..t only) on f
+           ConvLSTM (lstm-predictor) or a transformer over the h' * w' tokens of every step,
+           block-causal (full attention within a step, steps <= t across) (transformer-predictor)
+      -> per step t a decoder: the core's output joined with f of step t, a conv block, an MLP per token
+         to the patch's cells -> logits of steps t+1..t+horizon, per cell and channel over its levels
+      -> argmax per channel -> config.grid.codes_from_digits: the codes, on the tokenizer's grid
+
+Training (the shared loop, default minibatches (clips,)): cross entropy of every step t >= `context`
+against steps t+1..t+horizon of the same clip (teacher forcing is exact: the inputs are true past
+codes), each cell weighted 1 + bg_weight where the target's token is not the clip's most common
+token (its background), so that the few cells that move are not drowned by the still ones.
+Optionally (augment) each clip is flipped / transposed on the code grid at random.
+At test time the output of the last past step gives the next `horizon` steps at once (no rollout);
+more steps than the horizon are rolled out, the predicted steps fed back as inputs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from magtask import MagtaskError, Option, PredictHead
+
+# What both code-only heads share as options (each adds its core's own).
+CODE_OPTIONS = (
+    Option("width", int, 64, "channels of each token (and of the core)", lo=4, hi=4096),
+    Option("patch", int, 4, "cells per token side: each step is a (h/patch) x (w/patch) grid of tokens", lo=1, hi=16),
+    Option("window", int, 3, "steps each step's token sees stacked (itself and the window - 1 before it)", lo=1,
+           hi=64),
+    Option("bg_weight", float, 20.0, "extra loss weight of cells whose target is not the clip's background", lo=0.0,
+           hi=1000.0),
+    Option("bg_bias", float, 2.0, "at prediction, subtracted from each channel's logit of the background's level "
+           "(the past's most common token): below a sure background, a cell leans to what moves", lo=0.0, hi=100.0),
+    Option("context", int, 2, "first step whose prediction is trained (0: from the first step on)", lo=0, hi=1024),
+    Option("augment", bool, False, "flip / transpose each training clip on the code grid at random"),
+    Option("max_cells", int, 4096, "largest latent grid (steps x h x w) the head accepts; beyond it refuses",
+           lo=1, hi=10**9),
+)
+
+
+class Block(nn.Module):
+    """Residual conv block: x + conv(gelu(conv(gelu(x)))), 3x3, same size."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(ch, ch, 3, padding=1), nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.b(F.gelu(self.a(F.gelu(x))))
+
+
+class ConvLSTM(nn.Module):
+    """Stacked ConvLSTM over steps: (B, T, D, h, w) -> (B, T, D, h, w), step t from steps 0..t only."""
+
+    def __init__(self, dim: int, layers: int = 1, kernel: int = 3):
+        super().__init__()
+        self.cells = nn.ModuleList(nn.Conv2d(2 * dim, 4 * dim, kernel, padding=kernel // 2) for _ in range(layers))
+
+    def forward(self, x):
+        b, t, d, h, w = x.shape
+        for cell in self.cells:
+            hid = c = x.new_zeros(b, d, h, w)
+            outs = []
+            for j in range(t):
+                i, f, o, g = cell(torch.cat([x[:, j], hid], 1)).chunk(4, 1)
+                c = torch.sigmoid(f + 1.0) * c + torch.sigmoid(i) * torch.tanh(g)
+                hid = torch.sigmoid(o) * torch.tanh(c)
+                outs.append(hid)
+            x = x + torch.stack(outs, 1)  # residual around each layer
+        return x
+
+
+class BlockCausalTransformer(nn.Module):
+    """Pre-norm transformer over the h*w cell tokens of every step: (B, T, D, h, w) -> same, a token of
+    step t attending to every token of steps 0..t (full attention within a step, causal across steps)."""
+
+    def __init__(self, dim: int, steps: int, h: int, w: int, depth: int = 4, heads: int = 4):
+        super().__init__()
+        if dim % heads:
+            raise MagtaskError(f"transformer width {dim} is not divisible by heads={heads}")
+        self.space = nn.Parameter(torch.randn(1, 1, h * w, dim) * 0.02)
+        self.time = nn.Parameter(torch.randn(1, steps, 1, dim) * 0.02)
+        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x):
+        b, t, d, h, w = x.shape
+        if t > self.time.shape[1]:
+            raise MagtaskError(f"this head was built for at most {self.time.shape[1]} latent steps, got {t}")
+        z = x.flatten(3).transpose(2, 3) + self.space + self.time[:, :t]  # (B, T, hw, D)
+        step = torch.arange(t, device=x.device).repeat_interleave(h * w)
+        mask = step[None, :] > step[:, None]  # True: a later step, masked
+        z = self.norm(self.blocks(z.reshape(b, t * h * w, d), mask=mask))
+        return x + z.view(b, t, h * w, d).transpose(2, 3).reshape(b, t, d, h, w)
+
+
+def check_grid(cfg, head: str) -> None:
+    """Refuse, before any work, a tokenizer without a code grid or a grid over the head's max_cells."""
+    if cfg.grid is None or not cfg.grid.quantized:
+        raise MagtaskError(f"{head} predicts each channel's level: it needs a quantized tokenizer (FSQ or LFQ), "
+                           "this one has continuous latents")
+    _, t, h, w = (int(v) for v in cfg.in_shape)
+    limit = int(cfg.options.get("max_cells", CODE_OPTIONS[-1].default))
+    if t * h * w > limit:
+        raise MagtaskError(f"{head}: the clip's latent grid is {t}x{h}x{w} = {t * h * w} cells, over max_cells={limit} "
+                           f"(its memory and time grow with it); run with -o max_cells={t * h * w} to try anyway, "
+                           "or use a tokenizer with a coarser grid")
+
+
+class CodePredictor(nn.Module, PredictHead):
+    """A trained predict head over one-hot code levels; `make_core(dim, steps, h, w)` builds its core, run
+    on the (h/patch) x (w/patch) token grid of every step."""
+
+    train_defaults = {"epochs": 20, "batch_size": 16, "lr": 3e-3, "weight_decay": 1e-4, "patience": 1000}
+
+    def __init__(self, in_shape, grid, n_past_steps: int, n_future_steps: int, make_core, width: int = 64,
+                 patch: int = 4, window: int = 3, bg_weight: float = 20.0, bg_bias: float = 2.0, context: int = 2, augment: bool = False,
+                 max_cells: int = 4096):
+        super().__init__()
+        c, t, h, w = (int(v) for v in in_shape)
+        self.grid, self.c, self.steps, self.h, self.w = grid, c, t, h, w
+        self.levels = [int(l) for l in grid.levels]
+        self.n_levels = sum(self.levels)
+        self.horizon, self.n_past = int(n_future_steps), int(n_past_steps)
+        self.bg_weight, self.bg_bias = float(bg_weight), float(bg_bias)
+        self.context, self.augment = int(context), bool(augment)
+        self.p, self.window = int(patch), int(window)
+        self.hp, self.wp = -(-h // self.p) * self.p, -(-w // self.p) * self.p  # padded: all-zero one-hot outside
+        d, cells = int(width), self.p * self.p
+        self.stem = nn.Sequential(nn.Conv2d(self.window * cells * self.n_levels, d, 1), Block(d))
+        self.core = make_core(d, t, self.hp // self.p, self.wp // self.p)
+        self.fuse = nn.Conv2d(2 * d, d, 1)
+        self.dec = Block(d)
+        self.out = nn.Sequential(nn.GELU(), nn.Conv2d(d, 2 * d, 1), nn.GELU(),
+                                 nn.Conv2d(2 * d, cells * self.horizon * self.n_levels, 1))
+
+    # -- the network -------------------------------------------------------------------------------
+    def stacked(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (B, C, T, h, w) -> (B*T, window*L, hp, wp): per step the one-hot levels of itself and the
+        window - 1 steps before it (zero before the first step and outside the grid)."""
+        b, t = len(codes), codes.shape[2]
+        hot = self.grid.one_hot(codes.transpose(1, 2).flatten(0, 1))  # (B*T, L, h, w)
+        hot = F.pad(hot, (0, self.wp - self.w, 0, self.hp - self.h)).view(b, t, self.n_levels, self.hp, self.wp)
+        hot = F.pad(hot, (0, 0, 0, 0, 0, 0, self.window - 1, 0))  # zero steps before the first
+        return torch.cat([hot[:, j:j + t] for j in range(self.window)], 2).flatten(0, 1)
+
+    def forward(self, codes: torch.Tensor, first: int = 0) -> torch.Tensor:
+        """codes (B, C, T, h, w) -> logits (B, T - first, horizon, L, h, w): at step t (t >= first) the
+        levels of steps t+1..t+horizon, from steps 0..t only."""
+        b, t = len(codes), codes.shape[2]
+        f = self.stem(F.pixel_unshuffle(self.stacked(codes), self.p))  # (B*T, D, hp/p, wp/p)
+        f = f.view(b, t, *f.shape[1:])
+        z = self.core(f)[:, first:].flatten(0, 1)
+        y = self.dec(self.fuse(torch.cat([z, f[:, first:].flatten(0, 1)], 1)))
+        y = F.pixel_shuffle(self.out(y), self.p)[..., :self.h, :self.w]  # (B*T', horizon*L, h, w)
+        return y.view(b, t - first, self.horizon, self.n_levels, self.h, self.w)
+
+    def channel_logits(self, logits: torch.Tensor):
+        """(..., L, h, w) -> one (..., levels[i], h, w) per channel."""
+        return logits.split(self.levels, dim=-3)
+
+    # -- training ----------------------------------------------------------------------------------
+    def symmetries(self, clips: torch.Tensor) -> torch.Tensor:
+        """Each clip (B, C, T, h, w) mirrored in x, in y and transposed (square grids) at random."""
+        b = len(clips)
+        out = clips.clone()
+        for dim, i in ((-1, 0), (-2, 1)):
+            m = torch.rand(b) < 0.5
+            out[m] = out[m].flip(dim)
+        if self.h == self.w:
+            m = torch.rand(b) < 0.5
+            out[m] = out[m].transpose(-1, -2)
+        return out
+
+    def loss(self, clips: torch.Tensor) -> torch.Tensor:
+        """Weighted per-channel level cross entropy of every step t >= context against steps t+1..t+horizon."""
+        if self.training and self.augment:
+            clips = self.symmetries(clips)
+        t = clips.shape[2]
+        first = min(self.context, t - 2)
+        logits = self(clips[:, :, :t - 1], first)  # steps first..t-2 predict at least one step inside the clip
+        digits = self.grid.digits(clips)  # (B, C, T, h, w)
+        idx = self.grid.indices_from_digits(digits)  # (B, T, h, w)
+        bg = idx.flatten(1).mode(1).values
+        weight = 1.0 + self.bg_weight * (idx != bg[:, None, None, None]).float()
+        total, norm = clips.new_zeros(()), clips.new_zeros(())
+        for k in range(1, self.horizon + 1):
+            steps = torch.arange(first, t - k)  # predicting step s + k from step s
+            if len(steps) == 0:
+                continue
+            lg = logits[:, steps - first, k - 1]  # (B, S, L, h, w)
+            wk = weight[:, steps + k]  # (B, S, h, w)
+            for i, part in enumerate(self.channel_logits(lg)):
+                ce = F.cross_entropy(part.movedim(2, 1), digits[:, i, steps + k], reduction="none")
+                total = total + (ce * wk).sum()
+            norm = norm + wk.sum() * self.c
+        return total / norm
+
+    # -- prediction --------------------------------------------------------------------------------
+    def background(self, codes: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, h, w) -> (B, C) digits of each clip's most common token."""
+        idx = self.grid.indices(codes).flatten(1)
+        return self.grid.digits_from_indices(idx.mode(1).values)
+
+    def codes_of(self, logits: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+        """(B, K, L, h, w) logits, bg (B, C) background digits -> codes (B, C, K, h, w) on the tokenizer's
+        grid: argmax per channel after lowering the background level's logit by bg_bias."""
+        parts = []
+        for i, p in enumerate(self.channel_logits(logits)):
+            if self.bg_bias:
+                hot = F.one_hot(bg[:, i], p.shape[2]).to(p.dtype).view(len(p), 1, -1, 1, 1)
+                p = p - self.bg_bias * hot
+            parts.append(p.argmax(2))
+        return self.grid.codes_from_digits(torch.stack(parts, 1))
+
+    @torch.no_grad()
+    def predict(self, past: torch.Tensor, n_future_steps: int, batch: int = 64) -> torch.Tensor:
+        """past codes (B, C, tp, h, w) -> future codes (B, C, n_future_steps, h, w): the next `horizon`
+        steps at once from the last past step, rolled out (fed back) beyond."""
+        self.eval()
+        outs = []
+        for lo in range(0, len(past), batch):
+            seq = past[lo:lo + batch]
+            bg = self.background(seq)
+            fut = []
+            while sum(f.shape[2] for f in fut) < n_future_steps:
+                ctx = torch.cat([seq, *fut], 2)[:, :, -self.steps + 1:] if fut else seq[:, :, -self.steps + 1:]
+                fut.append(self.codes_of(self(ctx, ctx.shape[2] - 1)[:, -1], bg))
+            outs.append(torch.cat(fut, 2)[:, :, :n_future_steps])
+        return torch.cat(outs)
