@@ -20,7 +20,7 @@ class ClassConditionalPrior(torch.nn.Module, GenerateHead):
     conditional = True
     snap_to_grid = True
 
-    def __init__(self, in_shape, n_classes: int = 4, components: int = 32, rank: int = 4, min_members: int = 4,
+    def __init__(self, in_shape, n_classes: int = 4, components: int = 64, rank: int = 4, min_members: int = 4,
                  spread: float = 1.0, name: str = "class-conditional-prior", **_):
         super().__init__()
         self.n_classes = int(n_classes)
@@ -46,7 +46,7 @@ def register_heads(register):
         name="class-conditional-prior", task="generate", aliases=("class-conditional",), consumes="latents",
         build=lambda cfg: ClassConditionalPrior(cfg.in_shape, n_classes=cfg.n_classes, **cfg.options),
         side_inputs=(),
-        options=(Option("components", int, 32, "k-means clusters per class", lo=1, hi=4096),
+        options=(Option("components", int, 64, "k-means clusters per class", lo=1, hi=4096),
                  Option("rank", int, 4, "principal directions of each cluster's Gaussian", lo=1, hi=256),
                  Option("min_members", int, 4, "fewest training videos in a cluster (smaller ones are merged)",
                         lo=2, hi=10_000),

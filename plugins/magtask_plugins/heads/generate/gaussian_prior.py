@@ -20,7 +20,7 @@ class GaussianPrior(torch.nn.Module, GenerateHead):
     conditional = False
     snap_to_grid = True
 
-    def __init__(self, in_shape, components: int = 128, rank: int = 4, min_members: int = 4, spread: float = 1.0, **_):
+    def __init__(self, in_shape, components: int = 256, rank: int = 4, min_members: int = 4, spread: float = 1.0, **_):
         super().__init__()
         CodeMixture.check_size(in_shape, 1, components, rank, "gaussian-prior")
         self.mixture = CodeMixture(in_shape, 1, components, rank, min_members, spread)
@@ -41,7 +41,7 @@ def register_heads(register):
         name="gaussian-prior", task="generate", aliases=("gaussian",), consumes="latents",
         build=lambda cfg: GaussianPrior(cfg.in_shape, **cfg.options),
         side_inputs=(),
-        options=(Option("components", int, 128, "k-means clusters", lo=1, hi=4096),
+        options=(Option("components", int, 256, "k-means clusters", lo=1, hi=4096),
                  Option("rank", int, 4, "principal directions of each cluster's Gaussian", lo=1, hi=256),
                  Option("min_members", int, 4, "fewest training videos in a cluster (smaller ones are merged)",
                         lo=2, hi=10_000),
