@@ -32,16 +32,21 @@ def generate(tiny_dataset, tiny_tokenizer, run_dir, head, *extra):
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("head,name,conditional", [
-    ("gaussian", "gaussian-prior", False),
-    ("class-conditional", "class-conditional-prior", True),
-    ("maskgit", "token-prior", True),
-])
+HEADS = [  # (what is run, its name, conditional, side inputs, tiny options)
+    ("gaussian", "gaussian-prior", False, [], ["-o", "components=4"]),
+    ("class-conditional", "class-conditional-prior", True, [], ["-o", "components=2"]),
+    ("maskgit", "token-prior", True, [], ["-o", "dim=16", "-o", "depth=1", "-o", "steps=3"]),
+    ("track-prior", "track-prior", True, ["tracker_tracks", "training_code_windows"], []),
+]
+
+
+@pytest.mark.parametrize("head,name,conditional,side,options", HEADS)
 def test_every_head_generates_scores_and_stores_samples(tiny_dataset, tiny_tokenizer, tmp_path, head, name,
-                                                        conditional):
+                                                        conditional, side, options):
     run_dir = tmp_path / "run"
-    m = generate(tiny_dataset, tiny_tokenizer, run_dir, head, "--samples", "2")
+    m = generate(tiny_dataset, tiny_tokenizer, run_dir, head, "--samples", "2", *options)
     assert CONTRACT <= set(m)
+    assert m["side_inputs"] == side
     assert m["task"] == "generate" and m["head"] == name and m["n_samples"] == 8
     assert m["conditional"] is conditional
     assert (m["class_match"] is None) is (not conditional)
@@ -64,14 +69,14 @@ def test_every_head_generates_scores_and_stores_samples(tiny_dataset, tiny_token
     for f in ("config.json", "head.safetensors", "samples.png"):
         assert (run_dir / f).exists(), f
     assert_head_reloads(run_dir, tiny_dataset, tiny_tokenizer)
-    if head == "class-conditional":  # the run dir renders
+    if head == "maskgit":  # the run dir renders
         run_cli("render", str(run_dir), "--out", "gif", check=True)
         assert (run_dir / "samples.gif").stat().st_size > 0
 
 
 def test_class_option_restricts_the_samples(tiny_dataset, tiny_tokenizer, tmp_path):
     m = generate(tiny_dataset, tiny_tokenizer, tmp_path / "r", "class-conditional", "--samples", "3",
-                 "--class", "helical")
+                 "--class", "helical", "-o", "components=2")
     assert m["n_samples"] == 3 and m["samples_per_class"] == {"helical": 3}
     labels = open_tensors(tmp_path / "r" / "samples.safetensors")[0]["labels"]
     assert (np.asarray(labels) == 2).all()
@@ -135,8 +140,8 @@ def test_frame_tracks_of_reconstructions_are_in_latent_cells(tmp_path):
     assert (got - expect).norm(dim=-1).max() < 0.25  # a quarter of a cell: one pixel
 
 
-def test_gaussian_prior_fits_mean_and_samples_by_group():
-    from magtask_plugins.heads.generate.gaussian_prior import GaussianPrior
+def test_low_rank_gaussians_fit_mean_and_sample_by_group():
+    from magtask_plugins.blocks.low_rank_gaussian import LowRankGaussians as GaussianPrior
 
     torch.manual_seed(0)
     x = torch.randn(200, 2, 2, 3, 3) * 0.1
@@ -198,8 +203,8 @@ def moving_dot_frames(x, y):
     return frames.reshape(len(x), 2 * t, 2)
 
 
-def test_class_conditional_prior_follows_its_sampled_frame_track_with_training_windows():
-    from magtask_plugins.heads.generate.class_conditional_prior import ClassConditionalPrior
+def test_track_prior_follows_its_sampled_frame_track_with_training_windows():
+    from magtask_plugins.heads.generate.track_prior import TrackPrior as ClassConditionalPrior
 
     x, y = moving_dot_latents()
     frames = moving_dot_frames(x, y)
@@ -229,10 +234,10 @@ def test_class_conditional_prior_follows_its_sampled_frame_track_with_training_w
         ClassConditionalPrior(in_shape=(2, 4, 8, 8), components=2, window=3).fit(train_data(x, y))
 
 
-def test_class_conditional_prior_picks_the_training_window_whose_frames_match():
+def test_track_prior_picks_the_training_window_whose_frames_match():
     """Two training videos of one class share their step centres but not where the dot is within each
     frame: the window follows the frames, which only the frame track tells apart."""
-    from magtask_plugins.heads.generate.class_conditional_prior import ClassConditionalPrior
+    from magtask_plugins.heads.generate.track_prior import TrackPrior as ClassConditionalPrior
 
     x, y = moving_dot_latents(n=2, seed=3)
     x[1], y[1] = x[0].clone(), y[0]
@@ -244,108 +249,3 @@ def test_class_conditional_prior_picks_the_training_window_whose_frames_match():
     for video in (0, 1):
         corners, keys = head.frame_corners_and_keys(frames[video:video + 1])
         assert torch.equal(head.nearest_windows(keys), head.windows[video * 4:(video + 1) * 4]), video
-
-
-def moving_dot_indices(n=8, t=4, size=12, seed=0):
-    """Token indices (n, t, size, size): background token 7, a 3x3 'dot' of tokens 10..18 (fixed
-    pattern) moving right (class 0) or down (class 1) by one cell per step from a random start."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.full((n, t, size, size), 7)
-    dot = torch.arange(10, 19).view(3, 3)
-    y = torch.arange(n) % 2
-    for i in range(n):
-        r, c = (int(v) for v in torch.randint(1, 4, (2,), generator=g))
-        for s in range(t):
-            rr, cc = (r, c + s) if y[i] == 0 else (r + s, c)
-            x[i, s, rr:rr + 3, cc:cc + 3] = dot
-    return x, y
-
-
-def test_token_prior_layout_start_plus_displacements_round_trips():
-    from magtask_plugins.heads.generate.token_prior import ABS, CODE, DISP, TokenPrior
-
-    x, y = moving_dot_indices()
-    head = TokenPrior(in_shape=(4, 12, 12), codebook_size=50, window=3, dim=32, depth=1, heads=2, emb=8)
-    head.prepare(train_data(x, y))
-    assert int(head.background) == 7 and head.used.nonzero().flatten().tolist() == list(range(10, 19))
-    seq = head.to_seq(x)
-    assert seq.shape == (8, 4 * (2 + 9))
-    kinds = head.kind.view(4, -1)
-    assert kinds[0, :2].tolist() == [ABS, ABS] and (kinds[1:, :2] == DISP).all() and (kinds[:, 2:] == CODE).all()
-    lead = seq.view(8, 4, -1)[:, 1:, :2] - head.disp0 - head.max_disp  # displacements in 1/res cells
-    step = torch.tensor([0, head.res])
-    assert (lead[y == 0] == step).all() and (lead[y == 1] == step.flip(0)).all()  # one cell right / down
-    assert torch.equal(head.positions(seq), head.track(x))
-    assert torch.equal(head.from_seq(seq), x)  # the whole dot lies inside each window
-
-
-TINY = dict(in_shape=(4, 12, 12), codebook_size=50, window=3, dim=32, depth=1, heads=2, emb=8, steps=2,
-            position_steps=4, track_dim=16, track_depth=1)
-
-
-def test_token_prior_loss_has_a_track_and_a_window_stage_and_samples_are_training_windows():
-    from magtask_plugins.heads.generate.token_prior import TokenPrior
-
-    torch.manual_seed(0)
-    x, y = moving_dot_indices()
-    head = TokenPrior(**TINY)
-    head.prepare(train_data(x, y))
-    assert torch.isfinite(head.loss(x, y))
-    assert set(head.last_parts) == {"positions", "codes"} and all(v is not None for v in head.last_parts.values())
-    unseen = x.clone()
-    unseen[unseen == 14] = 30  # a code no training window uses (a held-out video's): not scored, still finite
-    assert torch.isfinite(head.loss(unseen, y, phase="codes", ratio=1.0))
-    head.eval()
-    for phase in ("positions", "codes"):
-        head.loss(x, y, generator=torch.Generator().manual_seed(0), phase=phase, ratio=0.5)
-        assert head.last_parts[phase] is not None and math.isfinite(head.last_parts[phase])
-        other = "codes" if phase == "positions" else "positions"
-        assert head.last_parts[other] is None  # the loss is on the masked tokens of that stage only
-    s = head.sample(torch.tensor([0, 1, 1]), generator=torch.Generator().manual_seed(0))
-    assert s.shape == (3, 4, 12, 12)
-    assert ((s == 7) | ((s >= 10) & (s < 19))).all()
-    assert ((s != 7).flatten(2).sum(-1) <= 9).all()  # at most one window per step
-    again = TokenPrior(**TINY)
-    again.load_state_dict(head.state_dict())
-    assert torch.equal(again.train_windows, head.train_windows)
-    assert torch.equal(again.sample(torch.tensor([1]), generator=torch.Generator().manual_seed(1)),
-                       head.sample(torch.tensor([1]), generator=torch.Generator().manual_seed(1)))
-
-
-def test_token_prior_track_stage_sees_augmented_copies_of_the_batch():
-    from magtask_plugins.heads.generate.token_prior import TokenPrior
-
-    x, y = moving_dot_indices()
-    head = TokenPrior(**{**TINY, "track_copies": 3})
-    head.prepare(train_data(x, y))
-    seen = []
-    original = head.tracks.loss
-    head.tracks.loss = lambda track, labels, *a: seen.append((track, labels)) or original(track, labels, *a)
-    head.train()
-    head.loss(x, y, generator=torch.Generator().manual_seed(0), phase="positions")
-    track, labels = seen[-1]
-    assert track.shape == (3 * len(x), 4, 2) and torch.equal(labels, y.repeat(3))
-    head.eval()
-    head.loss(x, y, generator=torch.Generator().manual_seed(0), phase="positions")
-    assert seen[-1][0].shape == (len(x), 4, 2)  # validation: the real tracks, once
-
-
-def test_token_prior_snaps_windows_by_code_distance_not_token_mismatches():
-    from magtask_plugins.heads.generate.token_prior import TokenPrior
-
-    levels = [5, 5, 2]  # 50 codes; code = d0 + 5 d1 + 25 d2
-    head = TokenPrior(**{**TINY, "levels": levels})
-    bg, core = 0, 4 + 5 * 4 + 25  # digits (0, 0, 0) and (4, 4, 1): far apart in code space
-    near = 1  # digits (1, 0, 0): one FSQ step from the background
-    a = torch.full((9,), bg)
-    a[0] = a[1] = near  # two cells differ from the query, each a little
-    b = torch.full((9,), bg)
-    b[4] = core  # one cell differs, a lot
-    head.train_windows = torch.stack([a, b])
-    query = torch.full((1, 4, 2 + 9), bg)
-    query[..., :2] = head.abs0  # some position tokens; snapping touches the windows only
-    out = head.snap_windows(query.flatten(1)).view(1, 4, -1)
-    assert (out[..., 2:] == a).all()
-    head.levels = None  # without FSQ levels: fewest token mismatches
-    out = head.snap_windows(query.flatten(1)).view(1, 4, -1)
-    assert (out[..., 2:] == b).all()

@@ -1,7 +1,9 @@
 """Building blocks the heads share, functions and small modules that know nothing of a head or a
 task: `dot_windows` (the dot as a track plus k x k windows of the code grid; the code track),
-`maskgit` (masking and unmasking on the cosine schedule), `track_maskgit` (a class-conditional
-MaskGIT over track tokens), `code_predict` (the code-space predictor the code-only predict heads
-wrap) and `track_predict` (the track-space predictor of `track-predictor`).
+`maskgit` (masking and unmasking on the cosine schedule), `patch_maskgit` (a class-conditional
+MaskGIT over a token grid read in patches), `code_mixture` (k-means mixtures of low-rank Gaussians
+over code grids), `low_rank_gaussian` (per-group PPCA Gaussians), `code_predict` (the code-space
+predictor the code-only predict heads wrap) and `track_predict` (the track-space predictor of
+`track-predictor`).
 Codes as per-channel categories (digits, one-hot, indices) come from the tokenizer contract's
 CodeGrid (config.grid), never from a block that presumes one quantizer."""

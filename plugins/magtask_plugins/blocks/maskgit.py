@@ -1,4 +1,4 @@
-"""One MaskGIT unmasking round (Chang et al. 2022), shared by both stages of `token-prior`.
+"""One MaskGIT unmasking round (Chang et al. 2022), used by `token-prior` (blocks.patch_maskgit).
 
 Every still-masked slot gets a token sampled from its distribution; the most confident ones (log
 probability of the sampled token + Gumbel noise that anneals to zero) are kept and the rest masked

@@ -1,4 +1,7 @@
-"""Heads of the generate task (magtask.contracts.GenerateHead, labels (B,) -> codes or token indices):
-`gaussian_prior` (one Gaussian over the code grid per class), `class_conditional_prior` (a mixture of
-low-rank Gaussians over the dot's track per class, codes drawn as training windows) and `token_prior`
-(MaskGIT over track tokens, then over the code windows)."""
+"""Heads of the generate task (magtask.contracts.GenerateHead, labels (B,) -> codes or token indices).
+
+Code-only (side inputs: none): `gaussian_prior` (an unconditional mixture of low-rank Gaussians over
+the code grid), `class_conditional_prior` (one such mixture per class) and `token_prior` (a
+class-conditional MaskGIT over the token grid). With side inputs: `track_prior` (a mixture over the
+dot's frame track read by the evaluation's tracker, drawn with training code windows).
+"""
