@@ -20,8 +20,9 @@ EXPECTED_SIDE_INPUTS = {
     "mlp-classifier": [],
     "track-classifier": ["task_features"],
     "gaussian-prior": [],
-    "class-conditional-prior": ["tracker_tracks", "training_code_windows"],
-    "token-prior": ["training_code_windows", "task_features"],
+    "class-conditional-prior": [],
+    "token-prior": [],
+    "track-prior": ["tracker_tracks", "training_code_windows"],
     "lstm-predictor": [],
     "transformer-predictor": [],
     "track-predictor": ["true_centres", "training_code_windows", "task_features"],
@@ -130,7 +131,7 @@ def test_a_head_needing_data_the_task_cannot_give_is_refused_before_work(tmp_pat
     spec = HeadSpec(name="x", task="classify", build=dict, side_inputs=("tracker_tracks",))
     with pytest.raises(UsageError, match="task classify does not provide"):
         check_side_inputs(spec, registry.task("classify"))
-    check_side_inputs(registry.head("generate", "class-conditional"), registry.task("generate"))
+    check_side_inputs(registry.head("generate", "track-prior"), registry.task("generate"))
 
 
 class RepeatLast:

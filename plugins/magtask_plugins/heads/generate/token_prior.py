@@ -53,8 +53,8 @@ def weighted_medoids(x: torch.Tensor, w: torch.Tensor, k: int, seed: int, ids: t
 
 class TokenPrior(torch.nn.Module, GenerateHead):
     conditional = True
-    # default data: 44 steps per epoch, sized to about 10 min on 2 CPU cores; benchmarks/generate.md has the
-    # score-vs-training-time curve (not enough for one dot per frame yet)
+    # default data: 44 steps per epoch, sized from a probe's 0.7 s a step (10-12 min); on a contended machine it
+    # took over 45 min. benchmarks/generate.md has the score-vs-training-time curve (no one-dot video yet)
     train_defaults = {"epochs": 24, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.01, "patience": 24}
 
     def __init__(self, in_shape, grid, n_classes: int = 4, patch: int = 4, patch_t: int = 2, dim: int = 128,
