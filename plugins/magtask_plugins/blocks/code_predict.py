@@ -10,7 +10,8 @@ from the train split's codes alone (no track, no centres, no windows copied out 
            block-causal (full attention within a step, steps <= t across) (transformer-predictor)
       -> per step t a decoder: the core's output joined with f of step t, a conv block, an MLP per token
          to the patch's cells -> logits of steps t+1..t+horizon, per cell and channel over its levels
-      -> argmax per channel -> config.grid.codes_from_digits: the codes, on the tokenizer's grid
+      -> argmax per channel, each channel's background level lowered by bg_bias first (the past's most
+         common token) -> config.grid.codes_from_digits: the codes, on the tokenizer's grid
 
 Training (the shared loop, default minibatches (clips,)): cross entropy of every step t >= `context`
 against steps t+1..t+horizon of the same clip (teacher forcing is exact: the inputs are true past
