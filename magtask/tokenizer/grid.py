@@ -165,8 +165,8 @@ class CodeGrid:
     def indices(self, codes: torch.Tensor, dim: int = 1) -> torch.Tensor:
         return self.indices_from_digits(self.digits(codes, dim), dim)
 
-    def one_hot(self, codes: torch.Tensor, dim: int = 1) -> torch.Tensor:
-        """codes (B, C, ...) -> (B, sum(levels), ...) float: each channel's category one-hot (dim 1 only)."""
+    def one_hot(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (B, C, ...) -> (B, sum(levels), ...) float: each channel's category one-hot."""
         d = self.digits(codes, 1)
         return torch.cat([torch.nn.functional.one_hot(d[:, i], int(l)).movedim(-1, 1)
                           for i, l in enumerate(self.levels)], 1).float()
