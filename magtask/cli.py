@@ -67,7 +67,12 @@ def main(argv: list[str] | None = None) -> None:
         from magtask.interrupt import message
 
         err.print(message(), soft_wrap=True, highlight=False, markup=False)
-        raise
+        # Leave without interpreter finalization: everything the command wrote was already cleaned
+        # up or kept on the way out, and under load CPython can turn the handled Ctrl-C into a
+        # death by SIGINT at exit (return code -2 instead of 130).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     except Exception as e:
         if debug:
             raise
