@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("MAGTASK_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    from magtask import invocation
+
+    invocation.set_args(args)
     from magtask.registry import get_registry
 
     registry = get_registry()

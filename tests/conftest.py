@@ -33,12 +33,50 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return path
 
 
-def run_cli(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    """Run `python -m magtask ARGS` in a fresh process, exactly as a user would."""
+def run_cli_fresh(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run `python -m magtask ARGS` in a fresh process, exactly as a user would (for what needs one:
+    plugins installed since the registry was loaded, signals, the entry point itself)."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "magtask", *args], capture_output=True, text=True, env=full_env)
     if check and proc.returncode != 0:
         raise AssertionError(f"magtask {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def run_cli(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the CLI's own entry (magtask.cli.main) in this process, with stdout / stderr captured and
+    exit codes as a process would see them: what a fresh process gives, less the ~3 s torch import.
+    An exception that escapes main() (a bug: the CLI must turn every one into an exit code) fails the
+    test with its traceback."""
+    import contextlib
+    import io
+
+    from magtask import console, interrupt
+    from magtask.cli import main
+
+    saved_env = {k: os.environ.get(k) for k in {"COLUMNS", *(env or {})}}
+    os.environ.update({"COLUMNS": "200", **{k: str(v) for k, v in (env or {}).items()}})
+    widths = console.out.width, console.err.width
+    console.out.width = console.err.width = 200
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main([str(a) for a in args])
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        console.out.width, console.err.width = widths
+        interrupt._kept.clear()
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    proc = subprocess.CompletedProcess(["magtask", *map(str, args)], code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(f"magtask {' '.join(map(str, args))} exited {code}:\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 

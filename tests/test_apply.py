@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import run_cli, run_cli_fresh
 from magtask.data.dataset import load_dataset
 from magtask.data.splits import TEST
 from magtask.tensorfile import open_tensors
@@ -87,7 +87,7 @@ def run_head_class(run_dir: Path, tiny_dataset, tiny_tokenizer, index: int) -> s
 
 def test_apply_classify_gif_json_subprocess(runs, test_gif, ds, tiny_tokenizer):
     t0 = time.perf_counter()
-    proc = run_cli("apply", str(runs["classify"]), str(test_gif), "--json", check=True)
+    proc = run_cli_fresh("apply", str(runs["classify"]), str(test_gif), "--json", check=True)
     seconds = time.perf_counter() - t0
     rows = json.loads(proc.stdout)["inputs"]
     assert len(rows) == 1 and rows[0]["input"] == str(test_gif)

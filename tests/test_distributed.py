@@ -9,7 +9,7 @@ import numpy as np
 from magtask.codes import open_codes
 from magtask.tensorfile import open_tensors
 
-from conftest import run_cli
+from conftest import run_cli_fresh as run_cli
 
 
 def test_two_process_extraction_equals_single_process(tiny_dataset, tiny_tokenizer, tmp_path):

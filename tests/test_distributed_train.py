@@ -9,7 +9,7 @@ import torch
 
 from magtask.tokenizer.io import load_tokenizer
 
-from conftest import run_cli
+from conftest import run_cli_fresh as run_cli
 
 ARGS = ["tokenizer", "train", "--steps", "6", "--batch-size", "4", "--lr", "0.1", "--width", "8",
         "--clip-frames", "4", "--crop", "32", "--eval-every", "1", "--seed", "1"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli_fresh as run_cli
 
 DOC = Path(__file__).parent.parent / "docs" / "plugins.md"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli_fresh as run_cli
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "magtask-knn"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli_fresh as run_cli
 
 PKGS = Path(__file__).parent / "plugin_pkgs"
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 from rich.table import Table
 
+from magtask import invocation
 from magtask.console import err, out
 from magtask.errors import MagtaskError, UsageError
 
@@ -100,8 +99,7 @@ def train(
         raise UsageError(f"--out must name a .safetensors file, got {out_path}")
     sets = [_dataset(p) for p in data] if data else [_dataset(None)]
     state = checkpoint or out_path.with_name(out_path.name.replace(".safetensors", "") + ".state.safetensors")
-    command = "magtask tokenizer " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]) \
-        if "train" in sys.argv else None
+    command = invocation.command_from("train")
     model, card = train_tokenizer(sets, out_path, steps=steps, seed=seed, config=config or None, resume=resume,
                                   batch_size=batch_size, lr=lr, checkpoint=state, checkpoint_every=checkpoint_every,
                                   command=command, device=device, options=options)
@@ -162,8 +160,7 @@ def finetune(
     dataset.require("train", "val")
     base_hash = tokenizer_hash(base)
     before = evaluate_tokenizer(base, dataset, split="val")
-    command = "magtask tokenizer " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("finetune"):]) \
-        if "finetune" in sys.argv else None
+    command = invocation.command_from("finetune")
     model, card = train_tokenizer([dataset], None, steps=steps, seed=seed, batch_size=batch_size, lr=lr,
                                   options=options, command=command, device=device, start_from=base, keep_best=True,
                                   stop_on_interrupt=True)
