@@ -131,6 +131,41 @@ def test_code_only_heads_are_causal_over_steps(name):
     assert not torch.allclose(a[:, 4:], b[:, 4:])
 
 
+def test_code_only_loss_weights_content_cells_not_one_step_flicker():
+    """A cell one grid step from its clip's background (pixel noise on a background code) weighs 1; two
+    steps or more (what the dot puts there) weighs 1 + bg_weight."""
+    spec = get_registry().head("predict", "lstm-predictor")
+    head = spec.build(build_config(spec, width=8, bg_weight=5.0))
+    digits = torch.zeros(1, 4, 8, 16, 16, dtype=torch.long)  # background: level 0 everywhere
+    digits[0, 1, 3, 2, 2] = 1  # one step off: flicker
+    digits[0, 1, 3, 4, 4] = 2  # two steps in one channel
+    digits[0, 0, 5, 6, 6] = digits[0, 2, 5, 6, 6] = 1  # one step in each of two channels
+    w = head.cell_weight(digits)
+    assert w.shape == (1, 8, 16, 16)
+    assert w[0, 3, 2, 2] == 1 and w[0, 3, 4, 4] == 6 and w[0, 5, 6, 6] == 6
+    assert (w == 6).sum() == 2 and (w == 1).sum() == w.numel() - 2
+
+
+def test_code_only_heads_train_on_the_whole_past_by_default():
+    """Defaults: each step's encoder sees every past step (window = n_past_steps) and only the last past
+    step's prediction, the one the test asks for, is trained (context = n_past_steps - 1)."""
+    spec = get_registry().head("predict", "lstm-predictor")
+    torch.manual_seed(0)
+    head = spec.build(build_config(spec, width=8)).eval()
+    assert head.window == 6 and head.context == 5
+    grid = CodeGrid.fsq((8, 5, 5, 5))
+    clips = grid.codes_from_digits(torch.stack([torch.randint(0, l, (2, 8, 16, 16)) for l in (8, 5, 5, 5)], 1))
+    with torch.no_grad():
+        base = head.loss(clips)
+        other = clips.clone()
+        other[:, :, 7] = -other[:, :, 7]  # a target of the last past step's prediction
+        assert not torch.isclose(head.loss(other), base)
+    early = spec.build(build_config(spec, width=8, context=1)).eval()
+    early.load_state_dict(head.state_dict())
+    with torch.no_grad():
+        assert not torch.isclose(early.loss(clips), base)  # more steps trained: another loss
+
+
 @pytest.mark.parametrize("name", ["lstm-predictor", "transformer-predictor"])
 def test_code_only_heads_refuse_continuous_latents_and_grids_over_max_cells(name):
     from magtask.contracts import BuildConfig

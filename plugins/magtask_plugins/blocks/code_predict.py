@@ -2,21 +2,22 @@
 from the train split's codes alone (no track, no centres, no windows copied out of training videos).
 
     clip codes (B, C, T, h, w) -> per channel its category (config.grid.digits), one-hot
-      -> per step t tokens: steps t-window+1..t stacked (default 3; the motion is local in them), each
-         patch x patch block of cells (default 4 x 4) one token (space to depth), a 1x1 conv and a 3x3
-         conv block on the (h/patch) x (w/patch) token grid                           f (B, T, D, h', w')
-      -> core over steps (the head's, causal: step t sees steps 0..t only) on f
-           ConvLSTM (lstm-predictor) or a transformer over the h' * w' tokens of every step,
+      -> per step t: steps t-window+1..t stacked (default: every past step), a conv encoder per step
+         at three scales: f1 (width, h, w), f2 (2 width, h/2, w/2), f3 (4 width, h/4, w/4)
+      -> core over steps on f3 (the head's, causal: step t sees steps 0..t only):
+           ConvLSTM (lstm-predictor) or a transformer over the (h/4) * (w/4) tokens of every step,
            block-causal (full attention within a step, steps <= t across) (transformer-predictor)
-      -> per step t a decoder: the core's output joined with f of step t, a conv block, an MLP per token
-         to the patch's cells -> logits of steps t+1..t+horizon, per cell and channel over its levels
+      -> per step t a U-Net decoder: the core's output up-sampled and joined with f2 and f1 of step t
+         (full-resolution skips: where things are now) -> logits of steps t+1..t+horizon, per cell
+         and channel over its levels
       -> argmax per channel, each channel's background level lowered by bg_bias first (the past's most
          common token) -> config.grid.codes_from_digits: the codes, on the tokenizer's grid
 
 Training (the shared loop, default minibatches (clips,)): cross entropy of every step t >= `context`
 against steps t+1..t+horizon of the same clip (teacher forcing is exact: the inputs are true past
-codes), each cell weighted 1 + bg_weight where the target's token is not the clip's most common
-token (its background), so that the few cells that move are not drowned by the still ones.
+codes), each cell weighted 1 + bg_weight where the target's code is at least two grid steps (L1
+over channels) from the clip's most common code (its background): the cells that carry content,
+not the one-step flicker that pixel noise puts on background codes.
 Optionally (augment) each clip is flipped / transposed on the code grid at random.
 At test time the output of the last past step gives the next `horizon` steps at once (no rollout);
 more steps than the horizon are rolled out, the predicted steps fed back as inputs.
@@ -32,15 +33,15 @@ from magtask import MagtaskError, Option, PredictHead
 
 # What both code-only heads share as options (each adds its core's own).
 CODE_OPTIONS = (
-    Option("width", int, 64, "channels of each token (and of the core)", lo=4, hi=4096),
-    Option("patch", int, 4, "cells per token side: each step is a (h/patch) x (w/patch) grid of tokens", lo=1, hi=16),
-    Option("window", int, 3, "steps each step's token sees stacked (itself and the window - 1 before it)", lo=1,
-           hi=64),
-    Option("bg_weight", float, 20.0, "extra loss weight of cells whose target is not the clip's background", lo=0.0,
-           hi=1000.0),
-    Option("bg_bias", float, 2.0, "at prediction, subtracted from each channel's logit of the background's level "
+    Option("width", int, 32, "channels at full resolution (2x at 1/2, 4x at 1/4 where the core runs)", lo=4, hi=4096),
+    Option("window", int, 0, "steps each step's encoder sees stacked (itself and the window - 1 before it); "
+           "0: as many as the past has", lo=0, hi=64),
+    Option("bg_weight", float, 20.0, "extra loss weight of cells whose target is two grid steps or more from the "
+           "clip's background code", lo=0.0, hi=1000.0),
+    Option("bg_bias", float, 1.0, "at prediction, subtracted from each channel's logit of the background's level "
            "(the past's most common token): below a sure background, a cell leans to what moves", lo=0.0, hi=100.0),
-    Option("context", int, 2, "first step whose prediction is trained (0: from the first step on)", lo=0, hi=1024),
+    Option("context", int, -1, "first step whose prediction is trained; -1: the last past step only (what the "
+           "test asks: the future from the whole past)", lo=-1, hi=1024),
     Option("augment", bool, False, "flip / transpose each training clip on the code grid at random"),
     Option("max_cells", int, 4096, "largest latent grid (steps x h x w) the head accepts; beyond it refuses",
            lo=1, hi=10**9),
@@ -122,11 +123,11 @@ class CodePredictor(nn.Module, PredictHead):
     """A trained predict head over one-hot code levels; `make_core(dim, steps, h, w)` builds its core, run
     on the (h/patch) x (w/patch) token grid of every step."""
 
-    train_defaults = {"epochs": 20, "batch_size": 16, "lr": 3e-3, "weight_decay": 1e-4, "patience": 1000}
+    train_defaults = {"epochs": 8, "batch_size": 16, "lr": 2e-3, "weight_decay": 1e-4, "patience": 1000}
 
-    def __init__(self, in_shape, grid, n_past_steps: int, n_future_steps: int, make_core, width: int = 64,
-                 patch: int = 4, window: int = 3, bg_weight: float = 20.0, bg_bias: float = 2.0, context: int = 2, augment: bool = False,
-                 max_cells: int = 4096):
+    def __init__(self, in_shape, grid, n_past_steps: int, n_future_steps: int, make_core, width: int = 32,
+                 window: int = 0, bg_weight: float = 20.0, bg_bias: float = 1.0, context: int = -1,
+                 augment: bool = False, max_cells: int = 4096):
         super().__init__()
         c, t, h, w = (int(v) for v in in_shape)
         self.grid, self.c, self.steps, self.h, self.w = grid, c, t, h, w
@@ -134,16 +135,20 @@ class CodePredictor(nn.Module, PredictHead):
         self.n_levels = sum(self.levels)
         self.horizon, self.n_past = int(n_future_steps), int(n_past_steps)
         self.bg_weight, self.bg_bias = float(bg_weight), float(bg_bias)
-        self.context, self.augment = int(context), bool(augment)
-        self.p, self.window = int(patch), int(window)
-        self.hp, self.wp = -(-h // self.p) * self.p, -(-w // self.p) * self.p  # padded: all-zero one-hot outside
-        d, cells = int(width), self.p * self.p
-        self.stem = nn.Sequential(nn.Conv2d(self.window * cells * self.n_levels, d, 1), Block(d))
-        self.core = make_core(d, t, self.hp // self.p, self.wp // self.p)
-        self.fuse = nn.Conv2d(2 * d, d, 1)
-        self.dec = Block(d)
-        self.out = nn.Sequential(nn.GELU(), nn.Conv2d(d, 2 * d, 1), nn.GELU(),
-                                 nn.Conv2d(2 * d, cells * self.horizon * self.n_levels, 1))
+        self.context = self.n_past - 1 if int(context) < 0 else int(context)
+        self.augment = bool(augment)
+        self.window = int(window) or self.n_past
+        self.hp, self.wp = -(-h // 4) * 4, -(-w // 4) * 4  # padded: all-zero one-hot outside
+        d1, d2, d3 = int(width), 2 * int(width), 4 * int(width)
+        self.enc1 = nn.Sequential(nn.Conv2d(self.window * self.n_levels, d1, 3, padding=1), Block(d1))
+        self.enc2 = nn.Sequential(nn.Conv2d(d1, d2, 3, stride=2, padding=1), Block(d2))
+        self.enc3 = nn.Sequential(nn.Conv2d(d2, d3, 3, stride=2, padding=1), Block(d3))
+        self.core = make_core(d3, t, self.hp // 4, self.wp // 4)
+        self.up2 = nn.ConvTranspose2d(d3, d2, 2, stride=2)
+        self.dec2 = nn.Sequential(nn.Conv2d(2 * d2, d2, 1), Block(d2))
+        self.up1 = nn.ConvTranspose2d(d2, d1, 2, stride=2)
+        self.dec1 = nn.Sequential(nn.Conv2d(2 * d1, d1, 1), Block(d1), nn.GELU())
+        self.out = nn.Conv2d(d1, self.horizon * self.n_levels, 1)
 
     # -- the network -------------------------------------------------------------------------------
     def stacked(self, codes: torch.Tensor) -> torch.Tensor:
@@ -159,12 +164,18 @@ class CodePredictor(nn.Module, PredictHead):
         """codes (B, C, T, h, w) -> logits (B, T - first, horizon, L, h, w): at step t (t >= first) the
         levels of steps t+1..t+horizon, from steps 0..t only."""
         b, t = len(codes), codes.shape[2]
-        f = self.stem(F.pixel_unshuffle(self.stacked(codes), self.p))  # (B*T, D, hp/p, wp/p)
-        f = f.view(b, t, *f.shape[1:])
-        z = self.core(f)[:, first:].flatten(0, 1)
-        y = self.dec(self.fuse(torch.cat([z, f[:, first:].flatten(0, 1)], 1)))
-        y = F.pixel_shuffle(self.out(y), self.p)[..., :self.h, :self.w]  # (B*T', horizon*L, h, w)
-        return y.view(b, t - first, self.horizon, self.n_levels, self.h, self.w)
+        f1 = self.enc1(self.stacked(codes))  # (B*T, d1, hp, wp)
+        f2 = self.enc2(f1)  # (B*T, d2, hp/2, wp/2)
+        f3 = self.enc3(f2)  # (B*T, d3, hp/4, wp/4)
+
+        def steps_from_first(f):  # (B*T, ...) -> (B*(T - first), ...)
+            return f.view(b, t, *f.shape[1:])[:, first:].flatten(0, 1)
+
+        z = self.core(f3.view(b, t, *f3.shape[1:]))[:, first:].flatten(0, 1)
+        y = self.dec2(torch.cat([self.up2(z), steps_from_first(f2)], 1))
+        y = self.dec1(torch.cat([self.up1(y), steps_from_first(f1)], 1))
+        y = self.out(y)[..., :self.h, :self.w]  # (B*T', horizon*L, h, w)
+        return y.reshape(b, t - first, self.horizon, self.n_levels, self.h, self.w)
 
     def channel_logits(self, logits: torch.Tensor):
         """(..., L, h, w) -> one (..., levels[i], h, w) per channel."""
@@ -191,9 +202,7 @@ class CodePredictor(nn.Module, PredictHead):
         first = min(self.context, t - 2)
         logits = self(clips[:, :, :t - 1], first)  # steps first..t-2 predict at least one step inside the clip
         digits = self.grid.digits(clips)  # (B, C, T, h, w)
-        idx = self.grid.indices_from_digits(digits)  # (B, T, h, w)
-        bg = idx.flatten(1).mode(1).values
-        weight = 1.0 + self.bg_weight * (idx != bg[:, None, None, None]).float()
+        weight = self.cell_weight(digits)
         total, norm = clips.new_zeros(()), clips.new_zeros(())
         for k in range(1, self.horizon + 1):
             steps = torch.arange(first, t - k)  # predicting step s + k from step s
@@ -206,6 +215,13 @@ class CodePredictor(nn.Module, PredictHead):
                 total = total + (ce * wk).sum()
             norm = norm + wk.sum() * self.c
         return total / norm
+
+    def cell_weight(self, digits: torch.Tensor) -> torch.Tensor:
+        """digits (B, C, T, h, w) -> (B, T, h, w): 1 + bg_weight where the cell is >= 2 grid steps (L1 over
+        channels) from its clip's background (the most common code), else 1."""
+        bg = self.grid.digits_from_indices(self.grid.indices_from_digits(digits).flatten(1).mode(1).values)
+        far = (digits - bg[:, :, None, None, None]).abs().sum(1) >= 2
+        return 1.0 + self.bg_weight * far.to(torch.float32)
 
     # -- prediction --------------------------------------------------------------------------------
     def background(self, codes: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,10 @@
 """Head `lstm-predictor` (alias `lstm`): code-only; a ConvLSTM over latent steps predicts the future
 steps' per-channel code levels (blocks.code_predict).
 
-    past codes (B, C, tp, h, w) -> one-hot levels per step -> conv encoder -> ConvLSTM over steps at
-      h/4 x w/4 (causal by construction) -> decoder at the last past step -> level logits of the next
-      steps -> argmax -> config.grid.codes_from_digits -> future codes (B, C, tf, h, w)
+    past codes (B, C, tp, h, w) -> one-hot levels, the past steps stacked -> conv encoder per step at
+      h x w, h/2 x w/2, h/4 x w/4 -> ConvLSTM over steps at h/4 x w/4 (causal by construction) ->
+      U-Net decoder at the last past step (skips from its h x w and h/2 x w/2 features) -> level
+      logits of the next steps -> argmax -> config.grid.codes_from_digits -> future codes (B, C, tf, h, w)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from magtask_plugins.blocks.code_predict import CODE_OPTIONS, CodePredictor, Con
 
 
 class LSTMPredictor(CodePredictor):
-    train_defaults = {"epochs": 20, "batch_size": 16, "lr": 3e-3, "weight_decay": 1e-4, "patience": 1000}
+    """The shared code predictor with its ConvLSTM core (train_defaults: CodePredictor's)."""
 
 
 def build(cfg):
@@ -32,5 +33,6 @@ def register_heads(register):
                       options=(*CODE_OPTIONS,
                                Option("layers", int, 1, "ConvLSTM layers", lo=1, hi=16),
                                Option("kernel", int, 3, "ConvLSTM kernel (odd)", lo=1, hi=15)),
-                      description="Code-only: conv encoder per step -> ConvLSTM over latent steps -> the next "
-                                  "steps' per-channel code levels (cross entropy), on the tokenizer's grid"))
+                      description="Code-only: U-Net over each latent step's code levels, a ConvLSTM over steps at its "
+                                  "bottleneck -> the next steps' per-channel code levels (cross entropy), on the "
+                                  "tokenizer's grid"))

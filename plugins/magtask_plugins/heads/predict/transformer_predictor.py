@@ -2,9 +2,11 @@
 every latent step, causal across steps and full within a step, predicts the future steps'
 per-channel code levels (blocks.code_predict).
 
-    past codes (B, C, tp, h, w) -> one-hot levels per step -> conv encoder -> (h/4 * w/4) tokens per
-      step + learned cell and step embeddings -> pre-norm transformer, block-causal mask -> decoder at
-      the last past step -> level logits of the next steps -> argmax -> config.grid.codes_from_digits
+    past codes (B, C, tp, h, w) -> one-hot levels, the past steps stacked -> conv encoder per step at
+      h x w, h/2 x w/2, h/4 x w/4 -> its (h/4 * w/4) tokens + learned cell and step embeddings ->
+      pre-norm transformer, block-causal mask -> U-Net decoder at the last past step (skips from its
+      h x w and h/2 x w/2 features) -> level logits of the next steps -> argmax ->
+      config.grid.codes_from_digits
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from magtask_plugins.blocks.code_predict import CODE_OPTIONS, BlockCausalTransfo
 
 
 class TransformerPredictor(CodePredictor):
-    train_defaults = {"epochs": 20, "batch_size": 16, "lr": 3e-3, "weight_decay": 1e-4, "patience": 1000}
+    """The shared code predictor with its transformer core (train_defaults: CodePredictor's)."""
 
 
 def build(cfg):
@@ -32,7 +34,7 @@ def register_heads(register):
                       consumes="latents", side_inputs=(),
                       options=(*CODE_OPTIONS,
                                Option("depth", int, 4, "transformer layers", lo=1, hi=64),
-                               Option("heads", int, 4, "attention heads (must divide 2 x width)", lo=1, hi=64)),
-                      description="Code-only: conv encoder per step -> transformer over cell tokens, causal "
-                                  "across latent steps -> the next steps' per-channel code levels (cross "
+                               Option("heads", int, 4, "attention heads (must divide 4 x width, the core's width)", lo=1, hi=64)),
+                      description="Code-only: U-Net over each latent step's code levels, a transformer over its "
+                                  "bottleneck tokens, causal across latent steps -> the next steps' per-channel code levels (cross "
                                   "entropy), on the tokenizer's grid"))
