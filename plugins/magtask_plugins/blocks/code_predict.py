@@ -121,7 +121,7 @@ def check_grid(cfg, head: str) -> None:
 
 class CodePredictor(nn.Module, PredictHead):
     """A trained predict head over one-hot code levels; `make_core(dim, steps, h, w)` builds its core, run
-    on the (h/patch) x (w/patch) token grid of every step."""
+    on the encoder's (ceil(h/4), ceil(w/4)) grid of every step, dim = 4 x width."""
 
     train_defaults = {"epochs": 8, "batch_size": 16, "lr": 2e-3, "weight_decay": 1e-4, "patience": 1000}
 
