@@ -26,6 +26,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "magvit2" / "seed_handwritten.pt"
 
+# The end of both child scripts: `model` tokenizes `video` once to warm up, then `repeats` timed times.
+TIMED_TOKENIZE = r"""
+times, cpu = [], []
+with torch.no_grad():
+    idx = model.tokenize(video)
+    for _ in range(args["repeats"]):
+        t0, c0 = time.perf_counter(), time.process_time(); idx = model.tokenize(video)
+        times.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
+torch.save(idx, args["out"])
+print(json.dumps({"median_s": statistics.median(times), "median_cpu_s": statistics.median(cpu), "times": times}))
+"""
+
 # Run in the scratch venv: the real package's VideoTokenizer with the seed preset's arguments, the
 # checkpoint's weights, tokenize() timed. (torchvision's compiled ops do not load beside CPU torch;
 # only its pure-Python parts are needed, so its fake-kernel registrations are skipped.)
@@ -45,15 +57,7 @@ missing, unexpected = model.load_state_dict(state, strict=False)
 assert not [k for k in missing if not k.startswith(("discr", "multiscale_discrs", "vgg"))], missing
 model.eval()
 video = load_file(args["videos"])["videos"].float().div(255).permute(0, 2, 1, 3, 4).contiguous()  # (B, 3, T, H, W)
-times, cpu = [], []
-with torch.no_grad():
-    idx = model.tokenize(video)
-    for _ in range(args["repeats"]):
-        t0, c0 = time.perf_counter(), time.process_time(); idx = model.tokenize(video)
-        times.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
-torch.save(idx, args["out"])
-print(json.dumps({"median_s": statistics.median(times), "median_cpu_s": statistics.median(cpu), "times": times}))
-"""
+""" + TIMED_TOKENIZE
 
 OURS_SIDE = r"""
 import json, statistics, sys, time
@@ -64,15 +68,7 @@ args = json.loads(sys.argv[1])
 torch.set_num_threads(args["threads"])
 model = load_magvit2(args["checkpoint"], args["config"]).eval()
 video = load_file(args["videos"])["videos"].float().div(255)  # (B, T, 3, H, W)
-times, cpu = [], []
-with torch.no_grad():
-    idx = model.tokenize(video)
-    for _ in range(args["repeats"]):
-        t0, c0 = time.perf_counter(), time.process_time(); idx = model.tokenize(video)
-        times.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
-torch.save(idx, args["out"])
-print(json.dumps({"median_s": statistics.median(times), "median_cpu_s": statistics.median(cpu), "times": times}))
-"""
+""" + TIMED_TOKENIZE
 
 SEED_KWARGS = {"image_size": 64, "init_dim": 64, "layers": ["residual", "residual"], "use_fsq": True,
                "fsq_levels": [8, 5, 5, 5]}

@@ -119,6 +119,17 @@ def check_grid(cfg, head: str) -> None:
                            "or use a tokenizer with a coarser grid")
 
 
+def build_predictor(cfg, head: str, core_options: tuple[str, ...], make_core) -> "CodePredictor":
+    """The head's build(cfg): refuse what it cannot take (check_grid), then a CodePredictor whose core is
+    make_core(dim, steps, h, w, **{the head's core_options}); the other options go to CodePredictor."""
+    check_grid(cfg, head)
+    options = dict(cfg.options)
+    core = {k: options.pop(k) for k in core_options}
+    t = cfg.task_config
+    return CodePredictor(cfg.in_shape, cfg.grid, t["n_past_steps"], t["n_future_steps"],
+                         lambda dim, steps, h, w: make_core(dim, steps, h, w, **core), **options)
+
+
 class CodePredictor(nn.Module, PredictHead):
     """A trained predict head over one-hot code levels; `make_core(dim, steps, h, w)` builds its core, run
     on the encoder's (ceil(h/4), ceil(w/4)) grid of every step, dim = 4 x width."""

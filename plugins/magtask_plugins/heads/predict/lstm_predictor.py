@@ -10,20 +10,12 @@ steps' per-channel code levels (blocks.code_predict).
 from __future__ import annotations
 
 from magtask import HeadSpec, Option, hookimpl
-from magtask_plugins.blocks.code_predict import CODE_OPTIONS, CodePredictor, ConvLSTM, check_grid
-
-
-class LSTMPredictor(CodePredictor):
-    """The shared code predictor with its ConvLSTM core (train_defaults: CodePredictor's)."""
+from magtask_plugins.blocks.code_predict import CODE_OPTIONS, ConvLSTM, build_predictor
 
 
 def build(cfg):
-    check_grid(cfg, "lstm-predictor")
-    o = dict(cfg.options)
-    layers, kernel = o.pop("layers"), o.pop("kernel")
-    t = cfg.task_config
-    return LSTMPredictor(cfg.in_shape, cfg.grid, t["n_past_steps"], t["n_future_steps"],
-                         lambda dim, steps, h, w: ConvLSTM(dim, layers, kernel), **o)
+    return build_predictor(cfg, "lstm-predictor", ("layers", "kernel"),
+                           lambda dim, steps, h, w, layers, kernel: ConvLSTM(dim, layers, kernel))
 
 
 @hookimpl

@@ -12,20 +12,12 @@ per-channel code levels (blocks.code_predict).
 from __future__ import annotations
 
 from magtask import HeadSpec, Option, hookimpl
-from magtask_plugins.blocks.code_predict import CODE_OPTIONS, BlockCausalTransformer, CodePredictor, check_grid
-
-
-class TransformerPredictor(CodePredictor):
-    """The shared code predictor with its transformer core (train_defaults: CodePredictor's)."""
+from magtask_plugins.blocks.code_predict import CODE_OPTIONS, BlockCausalTransformer, build_predictor
 
 
 def build(cfg):
-    check_grid(cfg, "transformer-predictor")
-    o = dict(cfg.options)
-    depth, heads = o.pop("depth"), o.pop("heads")
-    t = cfg.task_config
-    return TransformerPredictor(cfg.in_shape, cfg.grid, t["n_past_steps"], t["n_future_steps"],
-                                lambda dim, steps, h, w: BlockCausalTransformer(dim, steps, h, w, depth, heads), **o)
+    return build_predictor(cfg, "transformer-predictor", ("depth", "heads"),
+                           lambda dim, steps, h, w, depth, heads: BlockCausalTransformer(dim, steps, h, w, depth, heads))
 
 
 @hookimpl
