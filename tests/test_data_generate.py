@@ -89,3 +89,71 @@ def test_interrupted_generation_leaves_no_file(tmp_path):
 
 def test_class_names_order():
     assert CLASS_NAMES == ("linear", "circular", "helical", "parabolic")
+
+
+def test_the_older_styles_files_do_not_change_with_the_look_families(tmp_path):
+    """seed / varied / bright files keep their 12-column style rows and their bytes (their hashes key
+    every code cache and card): the hashes below were measured before the look families existed."""
+    from magtask.data.styles import STYLE_NAMES
+
+    pinned = {"varied": "3d221e2836abbb4515d66687c9b2f6ece4656351fea420f33771a9c77bdf64fb",
+              "bright": "af2d2e1361613d0e6fd86e6d5b1201e34afb625ba0e83b02cbafb6d4a85db09b",
+              "seed": "2e06b9200a0fec5b3b6766df629497ac0c5303444b1e9be94c63b8c9779883b8"}
+    for style, digest in pinned.items():
+        path = tmp_path / f"{style}.safetensors"
+        assert generate_dataset(path, per_class=3, seed=1, frames=4, size=32, style=style) == digest, style
+        assert load_dataset(path).extra["style"].shape == (12, len(STYLE_NAMES)) == (12, 12)
+
+
+def test_looks_cover_the_training_families_and_never_a_held_out_one():
+    from magtask.data.styles import LOOK_FAMILIES, held_out_family, sample_look
+
+    rng = np.random.default_rng(0)
+    rows = [sample_look(rng) for _ in range(4000)]
+    families = [f for f, _ in rows]
+    assert set(families) == set(LOOK_FAMILIES)
+    assert all(held_out_family(r) is None for _, r in rows)
+    # and each held-out style is recognised as its family
+    from magtask.data.styles import HELD_OUT, sample_style
+    for name in HELD_OUT:
+        assert all(held_out_family(sample_style(name, rng)) == name for _ in range(200))
+
+
+def test_looks_style_draws_gradients_soft_edges_and_light_dots_on_dark(tmp_path):
+    from magtask.data.styles import LOOK_NAMES
+
+    path = tmp_path / "looks.safetensors"
+    generate_dataset(path, per_class=40, seed=2, frames=4, size=64, style="looks")
+    ds = load_dataset(path)
+    style = ds.extra["style"]
+    assert style.shape[1] == len(LOOK_NAMES) and ds.meta["style_names"].count("edge") == 1
+    v = np.asarray(ds.videos, dtype=np.float32) / 255
+    col = LOOK_NAMES.index
+    bg, bg2 = style[:, col("bg_r"):col("bg_b") + 1], style[:, col("bg2_r"):col("bg2_b") + 1]
+    graded = np.abs(bg - bg2).max(1) > 0.3
+    assert graded.sum() >= 5
+    # a graded background changes across the frame far from the dot; a flat one does not
+    corners = v[:, 0, :, [0, 0, -1, -1], [0, -1, 0, -1]]  # (4, N, 3)
+    spread = corners.max(0) - corners.min(0)
+    flat_quiet = (np.abs(bg - bg2).max(1) == 0) & (style[:, col("noise")] == 0)
+    assert spread[graded].max(1).mean() > 0.15 and spread[flat_quiet].max() < 0.01
+    # dots lighter than their background exist (dark family)
+    lighter = style[:, col("dot_r"):col("dot_b") + 1].mean(1) > bg.mean(1) + 0.3
+    assert lighter.sum() >= 5
+    # a soft edge spreads the dot: more partly-covered pixels around a same-radius disc
+    soft = style[:, col("edge")] > 1.5
+    assert 5 <= soft.sum() < len(style)
+    from magtask.data.renderer import render
+    row = style[soft][:1].copy()
+    row[0, col("noise")] = 0
+    hard = row.copy()
+    hard[0, col("edge")] = 1.0
+    centre = np.full((1, 1, 2), 32.3, np.float32)
+    ends = [np.round(row[0, col(c + "_r"):col(c + "_b") + 1] * 255) for c in ("bg", "dot")]
+
+    def partly_covered(frame):  # (3, H, W): pixels that are neither background nor dot colour
+        px = frame.reshape(3, -1).T.astype(np.float32)
+        return int(np.all([np.abs(px - e).max(1) > 2 for e in ends], axis=0).sum())
+
+    partial = [partly_covered(render(centre, r, 64)[0, 0]) for r in (hard, row)]
+    assert partial[1] > 1.5 * partial[0], partial

@@ -29,9 +29,11 @@ def generate(
     frames: int = typer.Option(16, "--frames", min=2, help="Frames per video."),
     size: int = typer.Option(64, "--size", min=24, help="Frame height and width in pixels."),
     style: str = typer.Option("seed", "--style", help="seed: the seed project's look; varied: random dot "
-                              "radius 3-7 px, colours, outline and noise per video; bright: a bright saturated "
-                              "disc with a dark outline on a light background (a look the shipped tokenizer "
-                              "never saw)."),
+                              "radius 3-7 px, colours, outline and noise per video; looks: five look families "
+                              "(light, dark, colour, gradient, soft) for training tokenizers; bright, mist and "
+                              "blob: three looks that 'looks' never draws (an outlined saturated disc on "
+                              "white; a soft-edged dot on a light background; a dot of radius 8.5-11 px), "
+                              "for held-out scores."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
     """Render linear, circular, helical and parabolic dot videos with their ground truth."""

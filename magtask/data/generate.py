@@ -7,7 +7,7 @@ Layout of the file (all one safetensors file; metadata "format" = "magtask-datas
   points   (N, T, 3)     float32 the 3D path
   params   (N, P)        float32 PARAM_NAMES
   camera   (N, 15)       float32 CAMERA_NAMES
-  style    (N, 12)       float32 STYLE_NAMES
+  style    (N, S)        float32 styles.style_names(style): 12 columns, 17 for the looks-era styles
   videos   (N, T, 3, H, W) uint8  written last, in chunks
 Videos are interleaved by class (video i has class i % 4), so any prefix is balanced.
 """
@@ -23,7 +23,7 @@ import numpy as np
 from magtask.data.dataset import identity_hash
 from magtask.data.renderer import render
 from magtask.data.splits import stratified_split
-from magtask.data.styles import STYLE_NAMES, sample_style
+from magtask.data.styles import sample_style, style_names
 from magtask.data.trajectories import (CAMERA_NAMES, CLASS_NAMES, GENERATOR_VERSION, PARAM_NAMES,
                                        project, sample_path, sample_view)
 from magtask.tensorfile import TensorWriter
@@ -41,7 +41,7 @@ def sample_ground_truth(n: int, frames: int, size: int, seed: int, style: str) -
         "points": np.zeros((n, frames, 3), np.float32),
         "params": np.zeros((n, len(PARAM_NAMES)), np.float32),
         "camera": np.zeros((n, len(CAMERA_NAMES)), np.float32),
-        "style": np.zeros((n, len(STYLE_NAMES)), np.float32),
+        "style": np.zeros((n, len(style_names(style))), np.float32),
     }
     seen: set[bytes] = set()
     for i in range(n):
@@ -49,7 +49,7 @@ def sample_ground_truth(n: int, frames: int, size: int, seed: int, style: str) -
             st = sample_style(style, rng)
             pts, axis, params = sample_path(int(labels[i]), frames, rng)
             view = sample_view(int(labels[i]), axis, rng)
-            margin = st[0] + 1.5 + (st[7] > 0)
+            margin = st[0] + 1.5 + (st[7] > 0) + (max(st[16] - 1, 0) / 2 if len(st) > 16 else 0)
             centres, camera = project(pts, view, size, margin, rng.uniform(0.75, 0.95), rng)
             # two videos are pixel-identical only if their dot centres and style are: dedupe on those
             key = np.round(centres, 2).tobytes() + np.round(st, 3).tobytes()
@@ -71,7 +71,7 @@ def generate_dataset(out: str | Path, per_class: int = 500, seed: int = 0, frame
         "format": "magtask-dataset", "format_version": "1", "generator_version": GENERATOR_VERSION,
         "seed": str(seed), "style": style, "frames": str(frames), "size": str(size),
         "class_names": json.dumps(CLASS_NAMES), "param_names": json.dumps(PARAM_NAMES),
-        "camera_names": json.dumps(CAMERA_NAMES), "style_names": json.dumps(STYLE_NAMES),
+        "camera_names": json.dumps(CAMERA_NAMES), "style_names": json.dumps(style_names(style)),
         "split_names": json.dumps(["train", "val", "test"]),
     }
     small = {"labels": truth["labels"], "split": split, **{k: truth[k] for k in ("centres", "points", "params", "camera", "style")}}
