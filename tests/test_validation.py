@@ -44,6 +44,8 @@ def test_set_value_is_typed_into_the_config(tiny_dataset, tiny_tokenizer, tmp_pa
     (["--temporal-stride", "3"], "multiple of the temporal stride 3"),
     (["--temporal-stride", "64"], "temporal_stride must be an integer in 1..8"),
     (["--width", "3000"], "width must be an integer in 4..1024"),
+    (["--levels", "16,1"], "levels must be 1-8 integers in 2..64"),
+    (["--levels", "8,x"], "--levels must be comma-separated integers"),
     (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
     (["--crop", "-1"], "--crop must be an integer >= 0"),
     (["--out", "tok.pt"], "--out must name a .safetensors file"),
@@ -76,3 +78,11 @@ def test_data_generate_refuses_a_suffix_of_another_format(name, tmp_path):
 def test_tokenizer_convert_refuses_a_suffix_of_another_format(tmp_path):
     proc = run_cli("tokenizer", "convert", str(tmp_path / "their.pt"), "--out", str(tmp_path / "mine.pt"))
     assert ".safetensors" in _usage_error(proc) and not (tmp_path / "mine.pt").exists()
+
+
+def test_tokenizer_train_levels_set_the_code_grid(tiny_dataset, tmp_path):
+    out = tmp_path / "tok.safetensors"
+    run_cli("tokenizer", "train", "--data", str(tiny_dataset), "--out", str(out), "--steps", "1", "--width", "8",
+            "--batch-size", "2", "--levels", "4,4,6", check=True)
+    model = load_tokenizer(out)
+    assert model.config["levels"] == [4, 4, 6] and model.codebook_size == 96 and list(model.grid.levels) == [4, 4, 6]

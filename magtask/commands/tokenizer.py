@@ -61,6 +61,9 @@ def train(
                                      "1-px ring around it (the dot is ~2 % of the pixels)."),
     width: Optional[int] = typer.Option(None, "--width", help="Channels of the model (default 64)."),
     temporal_stride: Optional[int] = typer.Option(None, "--temporal-stride", help="Frames per latent step (1 or 2)."),
+    levels: Optional[str] = typer.Option(None, "--levels", help="FSQ levels per latent channel, comma-separated "
+                                         "(default 8,5,5,5: 1 000 codes; more levels per channel code colours "
+                                         "more finely)."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Write resumable training state here "
                                               "(default: OUT with .state.safetensors)."),
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Steps between training-state saves."),
@@ -86,6 +89,11 @@ def train(
     if out_path.exists() and not overwrite and resume is None:
         raise MagtaskError(f"{out_path}: exists; pass --overwrite to replace it")
     config = {k: v for k, v in (("width", width), ("temporal_stride", temporal_stride)) if v is not None}
+    if levels is not None:
+        try:
+            config["levels"] = [int(v) for v in levels.split(",")]
+        except ValueError:
+            raise UsageError(f"--levels must be comma-separated integers, got {levels!r}") from None
     check_config(config, UsageError)  # every option checked before any data is read
     options = {"crop": crop, "clip_frames": clip_frames, "dot_weight": dot_weight,
                **({"eval_every": eval_every} if eval_every else {})}
@@ -126,6 +134,9 @@ def finetune(
                              "has true centres, else anywhere; 0: whole frames)."),
     eval_every: int = typer.Option(50, "--eval-every", min=1, help="Steps between val-PSNR checks; the best "
                                    "weights seen at a check are the ones written."),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="A time budget for training: the "
+                                                "learning rate decays over whichever ends first, --steps or this, "
+                                                "and training stops there (e.g. 180 for three minutes)."),
     seed: int = typer.Option(0, "--seed", help="Data order and crops follow from it."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
     json_out: bool = typer.Option(False, "--json", help="Print before/after metrics and the card as JSON."),
@@ -152,6 +163,8 @@ def finetune(
         raise MagtaskError(f"{out_path}: exists; pass --overwrite to replace it")
     options = {"crop": crop, "eval_every": eval_every, "warmup": max(1, min(50, steps // 10))}
     training_options(steps, options, batch_size=batch_size, lr=lr)
+    if max_seconds is not None and not max_seconds > 0:
+        raise UsageError(f"--max-seconds must be > 0, got {max_seconds:g}")
     if tokenizer is not None and is_magvit2_checkpoint(tokenizer):
         raise UsageError(f"{tokenizer}: fine-tuning trains magtask tokenizers; a magvit2-pytorch checkpoint is "
                          "fine-tuned with that package's own trainer")
@@ -163,7 +176,7 @@ def finetune(
     command = invocation.command_from("finetune")
     model, card = train_tokenizer([dataset], None, steps=steps, seed=seed, batch_size=batch_size, lr=lr,
                                   options=options, command=command, device=device, start_from=base, keep_best=True,
-                                  stop_on_interrupt=True)
+                                  stop_on_interrupt=True, max_seconds=max_seconds)
     after = evaluate_tokenizer(model, dataset, split="val")
     keys = ("psnr", "foreground_psnr", "background_psnr", "blank_psnr", "centre_error_px", "one_dot_fraction")
     card.update({"finetuned_from": {"path": str(tokenizer or default_tokenizer_path()), "hash": base_hash},
@@ -171,7 +184,8 @@ def finetune(
     digest = save_tokenizer(model, out_path, card)
     res = {"out": str(out_path), "hash": digest, "before": before, "after": after,
            "gain_db": after["psnr"] - before["psnr"], "steps_done": card["steps_done"],
-           "interrupted_at": card.get("interrupted_at"), "seconds": card["seconds"], "kept": card.get("kept")}
+           "interrupted_at": card.get("interrupted_at"), "seconds": card["seconds"], "kept": card.get("kept"),
+           "stopped_at_time_limit": card.get("time_limit", {}).get("stopped_at_step")}
     if json_out:
         out.print_json(json.dumps(_json_safe(res), default=str))
         return
@@ -185,6 +199,8 @@ def finetune(
         table.add_row(label, format(before[k], fmt), format(after[k], fmt))
     out.print(table)
     stop = f"stopped by Ctrl-C at step {card['interrupted_at']} of {steps}; " if "interrupted_at" in card else ""
+    if "time_limit" in card:
+        stop = f"stopped at the {max_seconds:g} s time limit at step {card['time_limit']['stopped_at_step']} of {steps}; "
     kept_ = card.get("kept", {})
     err.print(f"{stop}wrote {out_path} (weights of step {kept_.get('step', card['steps_done'])}, val PSNR "
               f"{before['psnr']:.2f} -> {after['psnr']:.2f} dB, {card['seconds']:.0f} s of training)", soft_wrap=True)

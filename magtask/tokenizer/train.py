@@ -102,10 +102,20 @@ def dot_weights(x: torch.Tensor, dot_weight: float) -> torch.Tensor:
     return 1.0 + dot_weight * ring
 
 
-def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
+def schedule_fraction(step: int, steps: int, elapsed: float = 0.0, max_seconds: float | None = None) -> float:
+    """How much of the schedule is done: the step's share of the steps or, under a time budget, the
+    elapsed share of it when that is further along (training ends at whichever comes first)."""
+    frac = step / max(1, steps)
+    return frac if max_seconds is None else max(frac, elapsed / max_seconds)
+
+
+def lr_at(step: int, steps: int, lr: float, warmup: int, frac: float | None = None) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to 2 % of lr at frac = 1 (default: the
+    share of the steps after the warm-up)."""
     if step < warmup:
         return lr * (step + 1) / warmup
-    frac = (step - warmup) / max(1, steps - warmup)
+    if frac is None:
+        frac = (step - warmup) / max(1, steps - warmup)
     return lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
@@ -140,7 +150,8 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
                     options: dict | None = None, checkpoint: str | Path | None = None,
                     checkpoint_every: int = 0, stop_after: int | None = None,
                     command: str | None = None, device: str = "cpu", start_from: VideoTokenizer | None = None,
-                    keep_best: bool = False, stop_on_interrupt: bool = False) -> tuple[VideoTokenizer, dict]:
+                    keep_best: bool = False, stop_on_interrupt: bool = False,
+                    max_seconds: float | None = None) -> tuple[VideoTokenizer, dict]:
     """Train on the train split(s) of one or more datasets; returns (model, card).
 
     Under `torchrun --nproc-per-node N` each process takes a disjoint slice of every step's global
@@ -154,6 +165,9 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
     keep_best: end with the weights of the best held-out (val) PSNR seen at an evaluation (the
     starting weights count as step 0), not the last ones. stop_on_interrupt: Ctrl-C ends training
     cleanly at the current step (card["interrupted_at"]), and `out` is written all the same.
+    max_seconds: a time budget for the training loop (one process): the learning-rate schedule runs on
+    whichever ends first, steps or time (schedule_fraction), and training stops at the first step
+    past the budget (card["time_limit"]).
     """
     opts = training_options(steps, options, batch_size=batch_size, lr=lr)
     check_config({**(config or {})}, UsageError)
@@ -219,7 +233,7 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
     best = None  # (val psnr, step, weights) when keep_best
     if keep_best and len(val):
         best = (quick_psnr(model, val), 0, {k: v.detach().clone() for k, v in model.state_dict().items()})
-    interrupted_at, done = None, start_step
+    interrupted_at, time_stop, done = None, None, start_step
     with progress_bar("training tokenizer", steps, disable=not progress) as tick:
         tick(completed=start_step)
         try:
@@ -235,8 +249,10 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
                 edge = crop or size
                 x = torch.stack([v[o:o + clip, :, y0:y0 + edge, x0:x0 + edge] for v, o, (y0, x0)  # read only these
                                  in zip(train[idx[mine]], offs[mine], boxes[mine])]).to(device).float() / 255
+                frac = None if max_seconds is None else \
+                    schedule_fraction(step, steps, time.perf_counter() - t0, max_seconds)
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(step, steps, opts["lr"], opts["warmup"])
+                    g["lr"] = lr_at(step, steps, opts["lr"], opts["warmup"], frac)
                 with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
                     recon, _ = net(x)
                 w = dot_weights(x, opts["dot_weight"])
@@ -265,12 +281,15 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
                     save_training_state(checkpoint, model, opt, _state_meta(done, steps, seed, opts, sets, history,
                                                                              elapsed0 + time.perf_counter() - t0))
                     kept(f"training state {checkpoint} (step {done}; continue with --resume)")
+                if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
+                    time_stop = done
+                    break
         except KeyboardInterrupt:
             if not stop_on_interrupt:
                 raise
             interrupted_at = done
     seconds = elapsed0 + time.perf_counter() - t0
-    done = max(last, start_step) if interrupted_at is None else interrupted_at
+    done = interrupted_at if interrupted_at is not None else time_stop if time_stop is not None else max(last, start_step)
     if best is not None:
         model.load_state_dict(best[2])
     if checkpoint and rank == 0:
@@ -290,7 +309,9 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
         card["kept"] = {"step": best[1], "val_psnr": best[0], "why": "best held-out PSNR seen (keep_best)"}
     if interrupted_at is not None:
         card["interrupted_at"] = interrupted_at
-    if out is not None and (done >= steps or interrupted_at is not None) and rank == 0:
+    if time_stop is not None:
+        card["time_limit"] = {"seconds": max_seconds, "stopped_at_step": time_stop}
+    if out is not None and (done >= steps or interrupted_at is not None or time_stop is not None) and rank == 0:
         save_tokenizer(model, out, card)
     barrier()  # every process returns once the files are written
     return model, card
