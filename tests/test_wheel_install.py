@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CHECKPOINT_FILES = ("magtask-tokenizer-v2.safetensors", "magtask-tokenizer-v2.json")
+CHECKPOINT_FILES = ("magtask-tokenizer-v3.safetensors", "magtask-tokenizer-v3.json")
 _IGNORE_ANYWHERE = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc", "*.tmp")
 _IGNORE_TOP = {".git", ".venv", "build", "dist", "runs", "data", "out", ".pytest_cache", ".magtask-cache"}
 

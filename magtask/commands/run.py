@@ -31,7 +31,7 @@ def run(
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset file (ours, or the seed project's "
                                         ".npz/.pt). Default: the default dataset, generated on first use."),
     tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Tokenizer checkpoint. Default: the "
-                                             "shipped checkpoints/magtask-tokenizer-v2.safetensors."),
+                                             "shipped checkpoints/magtask-tokenizer-v3.safetensors."),
     tokenizer_config: Optional[str] = typer.Option(None, "--tokenizer-config", help="For a magvit2-pytorch "
                                                    "checkpoint without a config: a preset (seed-2026-01) or a JSON file."),
     seed: int = typer.Option(0, "--seed", help="Seeds the head's initialisation and data order."),

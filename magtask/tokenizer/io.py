@@ -27,11 +27,11 @@ from magtask.tokenizer.model import VideoTokenizer
 
 FORMAT = "magtask-tokenizer"
 STATE_FORMAT = "magtask-tokenizer-train-state"
-DEFAULT_NAME = "magtask-tokenizer-v2.safetensors"
+DEFAULT_NAME = "magtask-tokenizer-v3.safetensors"
 
 
 def default_tokenizer_path() -> Path:
-    """The shipped checkpoint, magtask-tokenizer-v2.safetensors (its card, .json, lies beside it).
+    """The shipped checkpoint, magtask-tokenizer-v3.safetensors (its card, .json, lies beside it).
 
     It is package data of `magtask.checkpoints`: pyproject.toml maps the repository's top-level
     checkpoints/ folder onto that package, so wheels, sdists and editable installs all carry it, and
