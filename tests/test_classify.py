@@ -94,3 +94,23 @@ def test_interrupted_run_leaves_nothing(tiny_dataset, tiny_tokenizer, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         execute(task, head, data=tiny_dataset, tokenizer_path=tiny_tokenizer, run_dir=tmp_path / "r", quiet=True)
     assert list(tmp_path.iterdir()) == []  # not even config.json: the retry is not blocked
+
+
+def test_mlp_classifier_reads_any_tokenizer_code_scale_the_same():
+    """Codes of another tokenizer may sit at another scale and offset per channel (FSQ levels, LFQ
+    +-1, a magvit2 grid): the head standardises each input channel, so a per-channel affine change
+    of the codes leaves its training-mode outputs unchanged."""
+    import torch
+
+    from magtask_plugins.heads.classify.mlp_classifier import MLPClassifier
+
+    torch.manual_seed(0)
+    head = MLPClassifier((4, 8, 16, 16), n_classes=4).train()
+    x = torch.randn(16, 4, 8, 16, 16)
+    scale = torch.rand(1, 4, 1, 1, 1) * 5 + 0.2
+    shift = torch.randn(1, 4, 1, 1, 1) * 3
+    torch.manual_seed(1)
+    a = head(x)
+    torch.manual_seed(1)  # the same dropout masks
+    b = head(x * scale + shift)
+    assert torch.allclose(a, b, atol=1e-3), (a - b).abs().max()

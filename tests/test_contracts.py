@@ -52,7 +52,7 @@ def test_head_options_reach_build_config_json_and_metrics(tiny_dataset, tiny_tok
     config = json.loads((run_dir / "config.json").read_text())
     assert config["head_options"] == {"width": 3, "hidden": 8}
     weights, _ = open_tensors(run_dir / "head.safetensors")
-    assert weights["stem.0.weight"].shape[0] == 6 and weights["mlp.2.weight"].shape[0] == 8  # built with them
+    assert weights["stem.1.weight"].shape[0] == 6 and weights["mlp.2.weight"].shape[0] == 8  # built with them
 
 
 @pytest.mark.parametrize("option,needle", [
