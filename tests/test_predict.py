@@ -22,11 +22,13 @@ from magtask.tokenizer.io import load_tokenizer
 from conftest import assert_head_reloads, run_cli
 
 
-def build_config(spec, **options):
+def build_config(spec, levels=(8, 5, 5, 5), **options):
+    import math
+
     from magtask.contracts import BuildConfig
 
-    return BuildConfig(task="predict", in_shape=(4, 8, 16, 16), class_names=("a", "b"), codebook_size=1000,
-                       levels=(8, 5, 5, 5), frames=16, image_size=64,
+    return BuildConfig(task="predict", in_shape=(4, 8, 16, 16), class_names=("a", "b"),
+                       codebook_size=math.prod(levels), levels=tuple(levels), frames=16, image_size=64,
                        options=resolve_options(spec.options, options, spec.name),
                        task_config={"n_past_steps": 6, "n_future_steps": 2, "stride": 2, "patch": 4.0})
 
@@ -144,6 +146,24 @@ def test_code_only_loss_weights_content_cells_not_one_step_flicker():
     assert w.shape == (1, 8, 16, 16)
     assert w[0, 3, 2, 2] == 1 and w[0, 3, 4, 4] == 6 and w[0, 5, 6, 6] == 6
     assert (w == 6).sum() == 2 and (w == 1).sum() == w.numel() - 2
+
+
+def test_content_cells_are_counted_in_steps_of_the_coarsest_grid():
+    """On a finer grid a background code flickers by more steps: by default the content threshold is two
+    steps of an 8-level channel, i.e. round(2 * (L - 1) / 7) steps of the grid's finest channel
+    (L its most levels; never below 2): 2 on 8,5,5,5, 4 on 16,16,16,16; content_steps sets it."""
+    spec = get_registry().head("predict", "lstm-predictor")
+    fine = spec.build(build_config(spec, levels=(16, 16, 16, 16), width=8, bg_weight=5.0))
+    assert fine.content_steps == 4
+    digits = torch.zeros(1, 4, 8, 16, 16, dtype=torch.long)
+    digits[0, 1, 3, 2, 2] = 3  # three steps: flicker on this grid
+    digits[0, 1, 3, 4, 4] = 4
+    w = fine.cell_weight(digits)
+    assert w[0, 3, 2, 2] == 1 and w[0, 3, 4, 4] == 6 and (w == 6).sum() == 1
+    set_ = spec.build(build_config(spec, levels=(16, 16, 16, 16), width=8, bg_weight=5.0, content_steps=3))
+    assert set_.content_steps == 3 and set_.cell_weight(digits)[0, 3, 2, 2] == 6
+    lfq = spec.build(build_config(spec, levels=(2, 2, 2, 2), width=8))
+    assert lfq.content_steps == 2
 
 
 def test_code_only_heads_train_on_the_whole_past_by_default():

@@ -15,9 +15,11 @@ from the train split's codes alone (no track, no centres, no windows copied out 
 
 Training (the shared loop, default minibatches (clips,)): cross entropy of every step t >= `context`
 against steps t+1..t+horizon of the same clip (teacher forcing is exact: the inputs are true past
-codes), each cell weighted 1 + bg_weight where the target's code is at least two grid steps (L1
-over channels) from the clip's most common code (its background): the cells that carry content,
-not the one-step flicker that pixel noise puts on background codes.
+codes), each cell weighted 1 + bg_weight where the target's code is at least `content_steps` grid
+steps (L1 over channels) from the clip's most common code (its background): the cells that carry
+content, not the small flicker the encoder puts on background codes. By default content_steps is
+two steps of an 8-level channel, counted on the grid's finest channel: max(2, round(2 (L - 1) / 7))
+for L its most levels (2 on 8,5,5,5; 4 on 16,16,16,16), since a finer grid flickers by more steps.
 Optionally (augment) each clip is flipped / transposed on the code grid at random.
 At test time the output of the last past step gives the next `horizon` steps at once (no rollout);
 more steps than the horizon are rolled out, the predicted steps fed back as inputs.
@@ -36,8 +38,11 @@ CODE_OPTIONS = (
     Option("width", int, 32, "channels at full resolution (2x at 1/2, 4x at 1/4 where the core runs)", lo=4, hi=4096),
     Option("window", int, 0, "steps each step's encoder sees stacked (itself and the window - 1 before it); "
            "0: as many as the past has", lo=0, hi=64),
-    Option("bg_weight", float, 20.0, "extra loss weight of cells whose target is two grid steps or more from the "
-           "clip's background code", lo=0.0, hi=1000.0),
+    Option("bg_weight", float, 20.0, "extra loss weight of cells whose target is content_steps grid steps or more "
+           "from the clip's background code", lo=0.0, hi=1000.0),
+    Option("content_steps", int, 0, "grid steps (L1 over channels) from the clip's background code at which a "
+           "cell counts as content; 0: two steps of an 8-level channel on this grid (2 on 8,5,5,5; 4 on "
+           "16,16,16,16)", lo=0, hi=1000),
     Option("bg_bias", float, 1.0, "at prediction, subtracted from each channel's logit of the background's level "
            "(the past's most common token): below a sure background, a cell leans to what moves", lo=0.0, hi=100.0),
     Option("context", int, -1, "first step whose prediction is trained; -1: the last past step only (what the "
@@ -138,7 +143,7 @@ class CodePredictor(nn.Module, PredictHead):
 
     def __init__(self, in_shape, grid, n_past_steps: int, n_future_steps: int, make_core, width: int = 32,
                  window: int = 0, bg_weight: float = 20.0, bg_bias: float = 1.0, context: int = -1,
-                 augment: bool = False, max_cells: int = 4096):
+                 augment: bool = False, max_cells: int = 4096, content_steps: int = 0):
         super().__init__()
         c, t, h, w = (int(v) for v in in_shape)
         self.grid, self.c, self.steps, self.h, self.w = grid, c, t, h, w
@@ -146,6 +151,7 @@ class CodePredictor(nn.Module, PredictHead):
         self.n_levels = sum(self.levels)
         self.horizon, self.n_past = int(n_future_steps), int(n_past_steps)
         self.bg_weight, self.bg_bias = float(bg_weight), float(bg_bias)
+        self.content_steps = int(content_steps) or max(2, round(2 * (max(self.levels) - 1) / 7))
         self.context = self.n_past - 1 if int(context) < 0 else int(context)
         self.augment = bool(augment)
         self.window = int(window) or self.n_past
@@ -228,10 +234,10 @@ class CodePredictor(nn.Module, PredictHead):
         return total / norm
 
     def cell_weight(self, digits: torch.Tensor) -> torch.Tensor:
-        """digits (B, C, T, h, w) -> (B, T, h, w): 1 + bg_weight where the cell is >= 2 grid steps (L1 over
-        channels) from its clip's background (the most common code), else 1."""
+        """digits (B, C, T, h, w) -> (B, T, h, w): 1 + bg_weight where the cell is >= content_steps grid
+        steps (L1 over channels) from its clip's background (the most common code), else 1."""
         bg = self.grid.digits_from_indices(self.grid.indices_from_digits(digits).flatten(1).mode(1).values)
-        far = (digits - bg[:, :, None, None, None]).abs().sum(1) >= 2
+        far = (digits - bg[:, :, None, None, None]).abs().sum(1) >= self.content_steps
         return 1.0 + self.bg_weight * far.to(torch.float32)
 
     # -- prediction --------------------------------------------------------------------------------
