@@ -172,6 +172,8 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
     opts = training_options(steps, options, batch_size=batch_size, lr=lr)
     check_config({**(config or {})}, UsageError)
     rank, world_size = init(device)
+    if max_seconds is not None and world_size > 1:  # processes would stop at different steps
+        raise UsageError("a time budget (--max-seconds) trains in one process, not under torchrun")
     if opts["batch_size"] < world_size:
         raise UsageError(f"--batch-size {opts['batch_size']} is smaller than the {world_size} processes")
     progress = progress and rank == 0
