@@ -1,5 +1,5 @@
 """How a dot is drawn: the seed project's look, a "varied" style drawn at random per video, a broad
-"looks" style for training tokenizers, and two held-out looks that "looks" never draws.
+"looks" style for training tokenizers, and three held-out looks that "looks" never draws.
 
 A style row (float32) holds STYLE_NAMES: radius, dot RGB, background RGB, outline flag, outline RGB,
 noise std. Colours are in [0, 1]; the noise std is in the same units, added per pixel and channel.
