@@ -33,6 +33,15 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return path
 
 
+def sigint_default() -> None:
+    """preexec_fn for a child that a test interrupts: SIGINT back to its default disposition, so the
+    child's Python installs its Ctrl-C handler even when the suite itself was started with SIGINT
+    ignored (a background job of a non-interactive shell: nohup ... &)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli_fresh(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
     """Run `python -m magtask ARGS` in a fresh process, exactly as a user would (for what needs one:
     plugins installed since the registry was loaded, signals, the entry point itself)."""

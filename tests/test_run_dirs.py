@@ -14,7 +14,7 @@ from magtask.errors import MagtaskError
 from magtask.registry import get_registry
 from magtask.runner import execute
 
-from conftest import run_cli
+from conftest import run_cli, sigint_default
 
 
 def _run(tiny_dataset, tiny_tokenizer, run_dir, *extra, cwd=None):
@@ -85,7 +85,7 @@ def test_ctrl_c_says_nothing_was_written_and_exits_130(tiny_dataset, tiny_tokeni
     args = [sys.executable, "-m", "magtask", "run", "classify", "mlp", "--data", str(tiny_dataset), "--tokenizer",
             str(tiny_tokenizer), "--epochs", "100000", "--run-dir", str(run_dir)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "COLUMNS": "200"})
+                            env={**os.environ, "COLUMNS": "200"}, preexec_fn=sigint_default)
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.name.startswith(".run.tmp-") for p in tmp_path.iterdir()):
         time.sleep(0.05)

@@ -12,7 +12,7 @@ import time
 
 from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
 
-from conftest import run_cli
+from conftest import run_cli, sigint_default
 
 
 def test_finetune_writes_the_best_weights_with_their_card(tiny_dataset, tiny_tokenizer, tmp_path):
@@ -41,7 +41,7 @@ def test_finetune_stops_cleanly_on_ctrl_c(tiny_dataset, tiny_tokenizer, tmp_path
     proc = subprocess.Popen([sys.executable, "-m", "magtask", "tokenizer", "finetune", "--data", str(tiny_dataset),
                              "--tokenizer", str(tiny_tokenizer), "--out", str(out), "--steps", "100000",
                              "--eval-every", "1", "--batch-size", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     deadline = time.time() + 240
     for line in proc.stderr:  # one line per evaluation when stderr is not a terminal
         if line.startswith("step 1/") or time.time() > deadline:
