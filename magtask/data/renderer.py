@@ -16,20 +16,25 @@ import math
 import numpy as np
 
 
+def graded(styles: np.ndarray) -> np.ndarray:
+    """(B,) bool: the row's background is a gradient (LOOK_NAMES rows with bg2 != bg)."""
+    if styles.shape[1] <= 12:
+        return np.zeros(len(styles), bool)
+    return np.any(styles[:, 12:15] != styles[:, 4:7], axis=1)
+
+
 def backgrounds(styles: np.ndarray, size: int) -> np.ndarray:
     """styles (B, S) -> (B, 3, H, W) float32 background of each video."""
     bg = styles[:, 4:7].astype(np.float32)
     out = np.broadcast_to(bg[:, :, None, None], (len(styles), 3, size, size)).copy()
-    if styles.shape[1] <= 12:
-        return out
-    bg2, angle = styles[:, 12:15].astype(np.float32), styles[:, 15].astype(np.float32)
-    graded = np.flatnonzero(np.any(bg2 != bg, axis=1))
-    if len(graded):
+    rows = np.flatnonzero(graded(styles))
+    if len(rows):
+        bg2, angle = styles[rows, 12:15].astype(np.float32), styles[rows, 15].astype(np.float32)
         xy = np.arange(size, dtype=np.float32) + 0.5 - size / 2
-        a = angle[graded, None, None]
+        a = angle[:, None, None]
         proj = np.cos(a) * xy[None, None, :] + np.sin(a) * xy[None, :, None]  # (G, H, W)
         t = np.clip(0.5 + proj / (size * math.sqrt(2)), 0.0, 1.0)[:, None]
-        out[graded] = bg[graded, :, None, None] + t * (bg2 - bg)[graded, :, None, None]
+        out[rows] = bg[rows, :, None, None] + t * (bg2 - bg[rows])[:, :, None, None]
     return out
 
 
@@ -42,9 +47,13 @@ def render(centres: np.ndarray, styles: np.ndarray, size: int, rng: np.random.Ge
     edge = styles[:, 16].astype(np.float32) if styles.shape[1] > 16 else None
     reach = float(radius.max()) + (0.0 if edge is None else max(float(edge.max()) - 1, 0) / 2)
     win = min(size, 2 * math.ceil(reach + 2.5) + 2)
-    bgimg = backgrounds(styles, size)  # (B, 3, H, W)
     out = np.empty((b, t, 3, size, size), dtype=np.uint8)
-    out[...] = np.round(bgimg * 255).astype(np.uint8)[:, None]
+    bgimg = backgrounds(styles, size) if graded(styles).any() else None  # (B, 3, H, W); flat: not built
+    if bgimg is None:
+        bg = styles[:, 4:7]
+        out[...] = np.round(bg * 255).astype(np.uint8)[:, None, :, None, None]
+    else:
+        out[...] = np.round(bgimg * 255).astype(np.uint8)[:, None]
 
     # window origin, clipped to the frame (the dot lies inside it either way)
     x0 = np.clip(np.floor(centres[..., 0]).astype(np.int64) - win // 2, 0, size - win)  # (B, T)
@@ -54,7 +63,8 @@ def render(centres: np.ndarray, styles: np.ndarray, size: int, rng: np.random.Ge
     dy = (y0[..., None] + offs - centres[..., 1:2]).astype(np.float32)
     dist = np.sqrt(dy[..., :, None] ** 2 + dx[..., None, :] ** 2)  # (B, T, W, W)
     r = radius[:, None, None, None]
-    if edge is None:
+    if edge is None:  # the older 12-column rows: the same ramp as edge = 1, in the order their files were made
+
         a_dot = np.clip(r + 0.5 - dist, 0.0, 1.0)
         a_ring = (np.clip(r + 1.5 - dist, 0.0, 1.0) - a_dot) * outline[:, None, None, None]
     else:
@@ -67,8 +77,11 @@ def render(centres: np.ndarray, styles: np.ndarray, size: int, rng: np.random.Ge
     cols = x0[..., None] + np.arange(win)
     where = (bi[..., None, None, None], ti[..., None, None, None], np.arange(3)[:, None, None],
              rows[:, :, None, :, None], cols[:, :, None, None, :])
-    bgw = bgimg[bi[..., None, None, None], np.arange(3)[:, None, None],
-                rows[:, :, None, :, None], cols[:, :, None, None, :]]  # (B, T, 3, W, W)
+    if bgimg is None:
+        bgw = bg[:, None, :, None, None].astype(np.float32)  # (B, 1, 3, 1, 1)
+    else:
+        bgw = bgimg[bi[..., None, None, None], np.arange(3)[:, None, None],
+                    rows[:, :, None, :, None], cols[:, :, None, None, :]]  # (B, T, 3, W, W)
     patch = (bgw + a_dot[:, :, None] * (dot[:, None, :, None, None] - bgw)
              + a_ring[:, :, None] * (ring[:, None, :, None, None] - bgw))
     if rng is not None and np.any(noise > 0):
