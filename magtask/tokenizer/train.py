@@ -102,20 +102,12 @@ def dot_weights(x: torch.Tensor, dot_weight: float) -> torch.Tensor:
     return 1.0 + dot_weight * ring
 
 
-def schedule_fraction(step: int, steps: int, elapsed: float = 0.0, max_seconds: float | None = None) -> float:
-    """How much of the schedule is done: the step's share of the steps or, under a time budget, the
-    elapsed share of it when that is further along (training ends at whichever comes first)."""
-    frac = step / max(1, steps)
-    return frac if max_seconds is None else max(frac, elapsed / max_seconds)
-
-
-def lr_at(step: int, steps: int, lr: float, warmup: int, frac: float | None = None) -> float:
-    """Linear warm-up over `warmup` steps, then cosine decay to 2 % of lr at frac = 1 (default: the
-    share of the steps after the warm-up)."""
+def lr_at(step: int, steps: int, lr: float, warmup: int, time_frac: float = 0.0) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to 2 % of lr over the steps after it or,
+    under a time budget, over the budget when its elapsed share (time_frac) is further along."""
     if step < warmup:
         return lr * (step + 1) / warmup
-    if frac is None:
-        frac = (step - warmup) / max(1, steps - warmup)
+    frac = max((step - warmup) / max(1, steps - warmup), time_frac)
     return lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
@@ -166,7 +158,7 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
     starting weights count as step 0), not the last ones. stop_on_interrupt: Ctrl-C ends training
     cleanly at the current step (card["interrupted_at"]), and `out` is written all the same.
     max_seconds: a time budget for the training loop (one process): the learning-rate schedule runs on
-    whichever ends first, steps or time (schedule_fraction), and training stops at the first step
+    whichever ends first, steps or time (lr_at's time_frac), and training stops at the first step
     past the budget (card["time_limit"]).
     """
     opts = training_options(steps, options, batch_size=batch_size, lr=lr)
@@ -251,10 +243,9 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
                 edge = crop or size
                 x = torch.stack([v[o:o + clip, :, y0:y0 + edge, x0:x0 + edge] for v, o, (y0, x0)  # read only these
                                  in zip(train[idx[mine]], offs[mine], boxes[mine])]).to(device).float() / 255
-                frac = None if max_seconds is None else \
-                    schedule_fraction(step, steps, time.perf_counter() - t0, max_seconds)
+                time_frac = 0.0 if max_seconds is None else (time.perf_counter() - t0) / max_seconds
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(step, steps, opts["lr"], opts["warmup"], frac)
+                    g["lr"] = lr_at(step, steps, opts["lr"], opts["warmup"], time_frac)
                 with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
                     recon, _ = net(x)
                 w = dot_weights(x, opts["dot_weight"])
@@ -291,7 +282,8 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
                 raise
             interrupted_at = done
     seconds = elapsed0 + time.perf_counter() - t0
-    done = interrupted_at if interrupted_at is not None else time_stop if time_stop is not None else max(last, start_step)
+    stopped_at = interrupted_at if interrupted_at is not None else time_stop
+    done = max(last, start_step) if stopped_at is None else stopped_at
     if best is not None:
         model.load_state_dict(best[2])
     if checkpoint and rank == 0:
@@ -313,7 +305,7 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
         card["interrupted_at"] = interrupted_at
     if time_stop is not None:
         card["time_limit"] = {"seconds": max_seconds, "stopped_at_step": time_stop}
-    if out is not None and (done >= steps or interrupted_at is not None or time_stop is not None) and rank == 0:
+    if out is not None and (done >= steps or stopped_at is not None) and rank == 0:
         save_tokenizer(model, out, card)
     barrier()  # every process returns once the files are written
     return model, card
