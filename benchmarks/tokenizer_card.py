@@ -7,7 +7,7 @@
 
 Each --eval NAME=FILE is `magtask tokenizer eval --data FILE --split test --json` (recorded as such
 under eval_commands). --held-out NAME marks an eval set whose look the training data never drew
-(its description is taken from magtask.data.styles). --extra FILE merges a JSON object of further
+(its description is styles.HELD_OUT's). --extra FILE merges a JSON object of further
 fields (timings measured elsewhere). The JSON is written atomically.
 """
 
@@ -20,18 +20,10 @@ import time
 from pathlib import Path
 
 from magtask.data.dataset import load_dataset
+from magtask.data.styles import HELD_OUT
 from magtask.tokenizer.evaluate import evaluate_tokenizer
 from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
 from magtask.tensorfile import read_header
-
-HELD_OUT_DESCRIPTIONS = {
-    "bright": "a saturated disc with a dark outline on a near-white flat background (outlines appear "
-              "only on dark backgrounds in the 'looks' training style)",
-    "mist": "a soft-edged (2-3.5 px ramp) dark dot on a light flat background, with per-pixel noise "
-            "(soft edges appear only on dark or mid backgrounds in 'looks')",
-    "blob": "a large dark dot (radius 8.5-11 px; 'looks' draws 2.5-8) on a light flat background",
-}
-
 
 def training_card(path: str) -> dict:
     header, _ = read_header(path)
@@ -43,7 +35,7 @@ def main() -> None:
     ap.add_argument("--tokenizer", required=True)
     ap.add_argument("--name", required=True)
     ap.add_argument("--eval", action="append", default=[], metavar="NAME=FILE")
-    ap.add_argument("--held-out", action="append", default=[], metavar="NAME")
+    ap.add_argument("--held-out", action="append", default=[], choices=sorted(HELD_OUT))
     ap.add_argument("--data-command", action="append", default=[])
     ap.add_argument("--extra", default=None, help="JSON file of further fields to merge in")
     ap.add_argument("--out", required=True)
@@ -63,7 +55,7 @@ def main() -> None:
         print(f"{name}: psnr {res['psnr']:.2f} dB (blank {res['blank_psnr']:.2f}), centre error "
               f"{res['centre_error_px']:.3f} px, one dot {res['one_dot_fraction']:.4f}", flush=True)
     for name in args.held_out:
-        card["held_out_looks"][name] = HELD_OUT_DESCRIPTIONS.get(name, "")
+        card["held_out_looks"][name] = HELD_OUT[name]
     if args.extra:
         card.update(json.loads(Path(args.extra).read_text()))
     tmp = Path(args.out).with_suffix(".json.tmp")

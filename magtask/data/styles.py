@@ -16,12 +16,7 @@ in trajectory videos, most often):
   gradient  a two-colour linear gradient, a contrasting solid dot
   soft      a soft-edged dot (2-4 px ramp) on a dark or mid background
 each with noise (std <= 0.03) on 30 % of the videos and a radius of 2.5-8 px.
-HELD_OUT looks combine those ingredients in ways "looks" never does:
-  bright    a saturated disc with a dark outline on a near-white background (outlines appear only on
-            dark backgrounds in "looks"): the look of trajectory videos rendered elsewhere
-  mist      a soft-edged dark dot on a light background, with noise (soft edges appear only on dark
-            or mid backgrounds in "looks")
-  blob      a large dark dot (radius 8.5-11 px, larger than any in "looks") on a light background
+HELD_OUT (name -> what it is) combines those ingredients in ways "looks" never does.
 `held_out_family(row)` says which held-out look a row belongs to (None for every "looks" row).
 """
 
@@ -34,7 +29,13 @@ STYLE_NAMES = ("radius", "dot_r", "dot_g", "dot_b", "bg_r", "bg_g", "bg_b", "out
 LOOK_NAMES = STYLE_NAMES + ("bg2_r", "bg2_g", "bg2_b", "gradient_angle", "edge")
 LOOK_FAMILIES = ("light", "dark", "colour", "gradient", "soft")
 LOOK_WEIGHTS = (0.3, 0.15, 0.2, 0.2, 0.15)
-HELD_OUT = ("bright", "mist", "blob")
+HELD_OUT = {
+    "bright": "a saturated disc with a dark outline on a near-white flat background (outlines appear "
+              "only on dark backgrounds in the 'looks' training style)",
+    "mist": "a soft-edged (2-3.5 px ramp) dark dot on a light flat background, with per-pixel noise "
+            "(soft edges appear only on dark or mid backgrounds in 'looks')",
+    "blob": "a large dark dot (radius 8.5-11 px; 'looks' draws 2.5-8) on a light flat background",
+}
 STYLES = ("seed", "varied", "looks", *HELD_OUT)
 
 # The seed project's look: light grey background, one dark dot of radius 5 px, no outline, no noise.
