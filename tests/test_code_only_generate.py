@@ -123,6 +123,30 @@ def test_patch_maskgit_learns_where_each_class_puts_its_token():
     assert (s == v[torch.tensor([0] * 8 + [1] * 8)]).float().mean() > 0.9
 
 
+def test_token_prior_scores_its_vocabulary_not_the_whole_codebook():
+    """On a 65 536-code grid with vocab 8 the transformer's output layer has 8 entries (scoring every code
+    made a training step ~60x slower on tokenizer v3); samples are codebook ids among the 8, and a
+    held-out id no training grid uses is read as the nearest vocabulary id."""
+    from magtask_plugins.heads.generate.token_prior import TokenPrior
+
+    grid = CodeGrid.fsq((16, 16, 16, 16))
+    head = TokenPrior((2, 4, 4), grid, n_classes=2, vocab=8, patch=2, patch_t=1, dim=16, depth=1, steps=3)
+    assert head.net.head.out_features == 8
+    g = torch.Generator().manual_seed(0)
+    pool = torch.randint(0, grid.codebook_size, (40,), generator=g)
+    x = pool[torch.randint(0, 40, (16, 2, 4, 4), generator=g)]
+    head.prepare(TrainData(x=x, y=torch.arange(16) % 2, side=SideInputs("token-prior", (), {}), seed=0))
+    vocab = set(head.vocab_ids.tolist())
+    assert len(vocab) == 8 and vocab <= set(pool.tolist())
+    assert head.loss(x, torch.arange(16) % 2).isfinite()
+    s = head.sample(torch.tensor([0, 1]), generator=torch.Generator().manual_seed(1))
+    assert s.shape == (2, 2, 4, 4) and set(s.unique().tolist()) <= vocab
+    unseen = int(next(i for i in range(grid.codebook_size) if i not in set(pool.tolist())))
+    codes = grid.codes_from_indices(torch.tensor([unseen] + sorted(vocab)), dim=-1)
+    nearest = sorted(vocab)[int(torch.cdist(codes[:1], codes[1:]).argmin())]
+    assert int(head.vocab_ids[head.to_vocab(torch.tensor([unseen]))]) == nearest
+
+
 def test_token_prior_refuses_a_grid_too_long_for_it_in_one_line():
     from magtask_plugins.heads.generate.token_prior import TokenPrior
 
