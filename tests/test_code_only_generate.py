@@ -79,6 +79,22 @@ def test_code_mixture_clusters_have_enough_members_and_samples_stay_near_their_c
     assert (s[:, 0] > 0).float().mean().item() == pytest.approx(0.5, abs=0.15)
 
 
+def test_code_mixture_smoothing_clusters_grids_by_where_their_content_is():
+    """One bright cell per grid, in columns 0-2 or 5-7: raw codes are equally far apart whenever the cells
+    differ, so k-means cannot tell near from far; clustered on spatially smoothed codes, the two
+    clusters are the left and the right columns."""
+    from magtask_plugins.blocks.code_mixture import cluster
+
+    cols = torch.tensor([0, 1, 2, 5, 6, 7]).repeat(4)
+    x = torch.zeros(len(cols), 1, 1, 8, 8)
+    x[torch.arange(len(cols)), 0, 0, 3, cols] = 1.0
+    left = cols < 4
+    a = cluster(x, 2, min_members=2, smooth=1.5, seed=0)
+    assert len(a.unique()) == 2 and (a[left] == a[left][0]).all() and (a[~left] == a[~left][0]).all()
+    splits = [cluster(x, 2, min_members=2, smooth=0.0, seed=s) for s in range(6)]
+    assert not all((a[left] == a[left][0]).all() and (a[~left] == a[~left][0]).all() for a in splits)
+
+
 def test_code_mixture_refuses_a_grid_too_big_in_one_line():
     from magtask_plugins.heads.generate.class_conditional_prior import ClassConditionalPrior
 

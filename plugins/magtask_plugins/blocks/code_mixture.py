@@ -1,10 +1,14 @@
 """A mixture of low-rank Gaussians over whole code grids, one mixture per group (class) or one in all.
 
-Fitted in closed form on the train split's codes alone: each group's flattened codes (N_g, D),
-D = C * t * h * w (8 192 on the default data), are split by k-means into `components` clusters of at
-least `min_members` videos each (so that no component is one training video: its mean is an average,
-never a copy); each cluster gets a mean and its top-`rank` principal directions with their variances
-(probabilistic PCA without the diagonal residual, which would only sprinkle noise over the grid):
+Fitted in closed form on the train split's codes alone: each group's codes (N_g, C, t, h, w) are split
+by k-means into `components` clusters of at least `min_members` videos each (so that no component is
+one training video: its mean is an average, never a copy). The clustering distance is taken between
+the codes smoothed over (h, w) by a Gaussian of `smooth` cells (0: raw codes): between raw codes two
+grids whose content sits in different cells are equally far apart however far apart those cells are,
+so a cluster gathers content from all over the grid and its mean is several faint copies of it.
+Each cluster then gets the mean of its raw codes, D = C * t * h * w values (8 192 on the default data),
+and its top-`rank` principal directions with their variances (probabilistic PCA without the diagonal
+residual, which would only sprinkle noise over the grid):
 
     x = mean_k + V_k diag(s_k) z * spread,   k ~ Categorical(cluster sizes),  z ~ N(0, I_rank)
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from magtask import MagtaskError
@@ -58,14 +63,36 @@ def merge_small(x: torch.Tensor, a: torch.Tensor, min_members: int) -> torch.Ten
     return torch.unique(a, return_inverse=True)[1]
 
 
+def smoothed(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(N, C, t, h, w) -> the same, each (h, w) plane convolved with a Gaussian of sigma cells
+    (edges replicated); sigma 0: x itself."""
+    if sigma <= 0:
+        return x
+    r = max(1, int(math.ceil(3 * sigma)))
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * sigma * sigma))
+    k = (k / k.sum()).to(x.dtype)
+    n, c, t, h, w = x.shape
+    z = x.reshape(n * c * t, 1, h, w)
+    z = F.conv2d(F.pad(z, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    z = F.conv2d(F.pad(z, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+    return z.view(n, c, t, h, w)
+
+
+def cluster(x: torch.Tensor, m: int, min_members: int, smooth: float = 0.0, seed: int = 0) -> torch.Tensor:
+    """x (N, C, t, h, w) codes -> (N,) cluster labels 0..m'-1 (m' <= m): k-means on the codes smoothed
+    by `smooth` cells, clusters smaller than min_members merged into their nearest."""
+    f = smoothed(x.float(), smooth).reshape(len(x), -1)
+    return merge_small(f, kmeans(f, m, seed=seed), min_members)
+
+
 class CodeMixture(nn.Module):
     def __init__(self, shape: tuple[int, ...], groups: int = 1, components: int = 32, rank: int = 4,
-                 min_members: int = 4, spread: float = 1.0):
+                 min_members: int = 4, spread: float = 1.0, smooth: float = 0.0):
         super().__init__()
         self.shape = tuple(int(s) for s in shape)
         d = math.prod(self.shape)
         self.g, self.m, self.rank = int(groups), int(components), int(rank)
-        self.min_members, self.spread = max(2, int(min_members)), float(spread)
+        self.min_members, self.spread, self.smooth = max(2, int(min_members)), float(spread), float(smooth)
         self.register_buffer("weights", torch.zeros(self.g, self.m))  # cluster sizes (0: no cluster)
         self.register_buffer("mean", torch.zeros(self.g, self.m, d))
         self.register_buffer("directions", torch.zeros(self.g, self.m, self.rank, d))
@@ -81,15 +108,17 @@ class CodeMixture(nn.Module):
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor, groups: torch.Tensor, seed: int = 0) -> None:
-        """x (N, *shape) codes, groups (N,) in 0..g-1 (a group with fewer than 2 videos gets no cluster)."""
-        x = x.reshape(len(x), -1).float()
+        """x (N, *shape) codes, shape (C, t, h, w); groups (N,) in 0..g-1 (a group with fewer than 2 videos
+        gets no cluster)."""
+        x = x.float().reshape(len(x), *self.shape)
         self.weights.zero_()
         for g in range(self.g):
             xg = x[groups == g]
             if len(xg) < 2:
                 continue
             m = min(self.m, max(1, len(xg) // self.min_members))
-            a = merge_small(xg, kmeans(xg, m, seed=seed + g), min(self.min_members, len(xg)))
+            a = cluster(xg, m, min(self.min_members, len(xg)), self.smooth, seed=seed + g)
+            xg = xg.reshape(len(xg), -1)
             for j in range(int(a.max()) + 1):
                 xj = xg[a == j]
                 mu = xj.mean(0)

@@ -1,11 +1,11 @@
 """Head `gaussian-prior` (alias `gaussian`): an unconditional mixture of low-rank Gaussians over the codes.
 
 The class-conditional prior's model (magtask_plugins.blocks.code_mixture) with one group for all
-training videos: k-means clusters of at least `min_members` videos over the whole code grid, each a
-mean plus its top-`rank` principal directions, fitted in closed form on the train split's codes alone
-(side inputs: none). Samples are continuous; the generate task snaps them to the code grid with the
-tokenizer's grid.snap. The first version, one Gaussian (top-32 PCA + diagonal residual), reached
-valid 0.000 (benchmarks/generate.md).
+training videos: k-means clusters of at least `min_members` videos over the whole code grid
+(clustered on the codes smoothed over space by `smooth` cells), each a mean plus its top-`rank`
+principal directions, fitted in closed form on the train split's codes alone (side inputs: none).
+Samples are continuous; the generate task snaps them to the code grid with the tokenizer's
+grid.snap. What was tried and what it scored: benchmarks/generate.md.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ class GaussianPrior(torch.nn.Module, GenerateHead):
     conditional = False
     snap_to_grid = True
 
-    def __init__(self, in_shape, components: int = 256, rank: int = 4, min_members: int = 4, spread: float = 1.0, **_):
+    def __init__(self, in_shape, components: int = 256, rank: int = 1, min_members: int = 4, spread: float = 1.0,
+                 smooth: float = 2.0, **_):
         super().__init__()
         CodeMixture.check_size(in_shape, 1, components, rank, "gaussian-prior")
-        self.mixture = CodeMixture(in_shape, 1, components, rank, min_members, spread)
+        self.mixture = CodeMixture(in_shape, 1, components, rank, min_members, spread, smooth)
 
     def fit(self, data) -> None:
         """A fitted head: data.x (N, C, t, h, w) codes; labels and side inputs unused."""
@@ -42,9 +43,11 @@ def register_heads(register):
         build=lambda cfg: GaussianPrior(cfg.in_shape, **cfg.options),
         side_inputs=(),
         options=(Option("components", int, 256, "k-means clusters", lo=1, hi=4096),
-                 Option("rank", int, 4, "principal directions of each cluster's Gaussian", lo=1, hi=256),
+                 Option("rank", int, 1, "principal directions of each cluster's Gaussian", lo=1, hi=256),
                  Option("min_members", int, 4, "fewest training videos in a cluster (smaller ones are merged)",
                         lo=2, hi=10_000),
-                 Option("spread", float, 1.0, "scale of the Gaussian draw around a cluster's mean", lo=0, hi=10)),
+                 Option("spread", float, 1.0, "scale of the Gaussian draw around a cluster's mean", lo=0, hi=10),
+                 Option("smooth", float, 2.0, "clustering distance between codes smoothed over space by a "
+                        "Gaussian of this many cells (0: raw codes)", lo=0, hi=64)),
         description="Unconditional mixture of low-rank Gaussians over the whole code grid (k-means clusters + PCA), "
                     "fitted on the codes alone; samples snapped to the code grid"))
