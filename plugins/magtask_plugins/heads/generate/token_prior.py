@@ -53,8 +53,8 @@ def weighted_medoids(x: torch.Tensor, w: torch.Tensor, k: int, seed: int, ids: t
 
 class TokenPrior(torch.nn.Module, GenerateHead):
     conditional = True
-    # default data: 44 steps per epoch, ~5.5 s an epoch with validation on the 2 CPU cores (about 9 min);
-    # benchmarks/generate.md has the score-vs-training-time curve
+    # default data: 44 steps per epoch; benchmarks/generate.md has the measured training time and the
+    # score-vs-training-time curve
     train_defaults = {"epochs": 90, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.01, "patience": 90}
 
     def __init__(self, in_shape, grid, n_classes: int = 4, patch: int = 4, patch_t: int = 2, dim: int = 128,
@@ -110,10 +110,10 @@ class TokenPrior(torch.nn.Module, GenerateHead):
     def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None, chunk: int = 64) -> torch.Tensor:
         """labels (B,) -> token indices (B, t, h, w)."""
         self.eval()
-        out = [self.vocab_ids[self.net.sample(labels[i:i + chunk].long(), steps=self.steps, temperature=self.temperature,
-                               noise=self.noise, guidance=self.guidance, generator=generator)]
+        out = [self.net.sample(labels[i:i + chunk].long(), steps=self.steps, temperature=self.temperature,
+                               noise=self.noise, guidance=self.guidance, generator=generator)
                for i in range(0, len(labels), chunk)]
-        return torch.cat(out)
+        return self.vocab_ids[torch.cat(out)]
 
 
 @hookimpl
