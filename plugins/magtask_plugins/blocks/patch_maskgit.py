@@ -10,9 +10,11 @@ over several rounds and condition on each other:
                + the class embedding (a "no class" one for class dropout)
     pre-norm transformer encoder -> per patch Linear -> p*p token features -> logits over the vocabulary
 
-The vocabulary is the tokenizer's codebook; `allowed` (vocab,) bool marks the ids the model may
-propose (its owner sets it to the ids the training grids use; logits of the others are -inf). Training: MaskGIT's loss, a ratio of each grid's
-tokens drawn from the cosine schedule is masked and predicted (cross-entropy on the masked ones).
+Ids are 0..vocab_size-1, whatever its owner makes them mean (token-prior: entries of its own small
+vocabulary, not the codebook: the output layer's cost grows with vocab_size); `allowed` (vocab,) bool
+marks the ids the model may propose (logits of the others are -inf). Training: MaskGIT's loss, a ratio
+of each grid's tokens drawn from the cosine schedule is masked and predicted (cross-entropy on the
+masked ones, or on `loss_tokens` of them per grid).
 Sampling: from all masked, `steps` rounds of blocks.maskgit.unmask_round (cosine schedule, sampled at
 `temperature`, the most confident kept); `guidance` > 0 mixes in classifier-free guidance
 (logits + guidance * (class logits - no-class logits)).
