@@ -29,9 +29,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from magtask import MagtaskError
+from magtask import MagtaskError, Option
 
 MAX_NUMBERS = 64_000_000  # 256 MB of float32 parameters
+
+# the head options every mixture head shares (each head adds its own `components`), and their defaults
+OPTIONS = (Option("rank", int, 1, "principal directions of each cluster's Gaussian", lo=1, hi=256),
+           Option("min_members", int, 4, "fewest training videos in a cluster (smaller ones are merged)",
+                  lo=2, hi=10_000),
+           Option("spread", float, 1.0, "scale of the Gaussian draw around a cluster's mean", lo=0, hi=10),
+           Option("smooth", float, 2.0, "clustering distance between codes smoothed over space by a "
+                  "Gaussian of this many cells (0: raw codes)", lo=0, hi=64))
+DEFAULTS = {o.name: o.default for o in OPTIONS}
 
 
 def kmeans(x: torch.Tensor, m: int, iters: int = 20, seed: int = 0) -> torch.Tensor:
@@ -86,8 +95,9 @@ def cluster(x: torch.Tensor, m: int, min_members: int, smooth: float = 0.0, seed
 
 
 class CodeMixture(nn.Module):
-    def __init__(self, shape: tuple[int, ...], groups: int = 1, components: int = 32, rank: int = 4,
-                 min_members: int = 4, spread: float = 1.0, smooth: float = 0.0):
+    def __init__(self, shape: tuple[int, ...], groups: int = 1, components: int = 32, rank: int = DEFAULTS["rank"],
+                 min_members: int = DEFAULTS["min_members"], spread: float = DEFAULTS["spread"],
+                 smooth: float = DEFAULTS["smooth"]):
         super().__init__()
         self.shape = tuple(int(s) for s in shape)
         d = math.prod(self.shape)
@@ -97,6 +107,14 @@ class CodeMixture(nn.Module):
         self.register_buffer("mean", torch.zeros(self.g, self.m, d))
         self.register_buffer("directions", torch.zeros(self.g, self.m, self.rank, d))
         self.register_buffer("scales", torch.zeros(self.g, self.m, self.rank))
+
+    @classmethod
+    def for_head(cls, shape, groups: int, components: int, head: str, options: dict) -> "CodeMixture":
+        """A mixture built from a head's options (the OPTIONS above, defaults where absent), its size
+        checked first (check_size)."""
+        kw = {k: options.get(k, v) for k, v in DEFAULTS.items()}
+        cls.check_size(shape, groups, components, kw["rank"], head)
+        return cls(shape, groups, components, **kw)
 
     @staticmethod
     def check_size(shape, groups: int, components: int, rank: int, head: str) -> None:

@@ -14,19 +14,19 @@ from __future__ import annotations
 import torch
 
 from magtask import GenerateHead, HeadSpec, MagtaskError, Option, hookimpl
-from magtask_plugins.blocks.code_mixture import CodeMixture
+from magtask_plugins.blocks.code_mixture import OPTIONS, CodeMixture
 
 
 class ClassConditionalPrior(torch.nn.Module, GenerateHead):
     conditional = True
     snap_to_grid = True
 
-    def __init__(self, in_shape, n_classes: int = 4, components: int = 64, rank: int = 1, min_members: int = 4,
-                 spread: float = 1.0, smooth: float = 2.0, name: str = "class-conditional-prior", **_):
+    def __init__(self, in_shape, n_classes: int = 4, components: int = 64, name: str = "class-conditional-prior",
+                 **options):
+        """options: code_mixture.OPTIONS (rank, min_members, spread, smooth); others are ignored."""
         super().__init__()
         self.n_classes = int(n_classes)
-        CodeMixture.check_size(in_shape, self.n_classes, components, rank, name)
-        self.mixture = CodeMixture(in_shape, self.n_classes, components, rank, min_members, spread, smooth)
+        self.mixture = CodeMixture.for_head(in_shape, self.n_classes, components, name, options)
 
     def fit(self, data) -> None:
         """A fitted head: data.x (N, C, t, h, w) codes, data.y (N,) classes; no side input."""
@@ -48,11 +48,6 @@ def register_heads(register):
         build=lambda cfg: ClassConditionalPrior(cfg.in_shape, n_classes=cfg.n_classes, **cfg.options),
         side_inputs=(),
         options=(Option("components", int, 64, "k-means clusters per class", lo=1, hi=4096),
-                 Option("rank", int, 1, "principal directions of each cluster's Gaussian", lo=1, hi=256),
-                 Option("min_members", int, 4, "fewest training videos in a cluster (smaller ones are merged)",
-                        lo=2, hi=10_000),
-                 Option("spread", float, 1.0, "scale of the Gaussian draw around a cluster's mean", lo=0, hi=10),
-                 Option("smooth", float, 2.0, "clustering distance between codes smoothed over space by a "
-                        "Gaussian of this many cells (0: raw codes)", lo=0, hi=64)),
+                 *OPTIONS),
         description="Per class, a mixture of low-rank Gaussians over the whole code grid (k-means clusters + "
                     "PCA), fitted on the codes alone; samples snapped to the code grid"))

@@ -13,18 +13,17 @@ from __future__ import annotations
 import torch
 
 from magtask import GenerateHead, HeadSpec, Option, hookimpl
-from magtask_plugins.blocks.code_mixture import CodeMixture
+from magtask_plugins.blocks.code_mixture import OPTIONS, CodeMixture
 
 
 class GaussianPrior(torch.nn.Module, GenerateHead):
     conditional = False
     snap_to_grid = True
 
-    def __init__(self, in_shape, components: int = 256, rank: int = 1, min_members: int = 4, spread: float = 1.0,
-                 smooth: float = 2.0, **_):
+    def __init__(self, in_shape, components: int = 256, **options):
+        """options: code_mixture.OPTIONS (rank, min_members, spread, smooth); others are ignored."""
         super().__init__()
-        CodeMixture.check_size(in_shape, 1, components, rank, "gaussian-prior")
-        self.mixture = CodeMixture(in_shape, 1, components, rank, min_members, spread, smooth)
+        self.mixture = CodeMixture.for_head(in_shape, 1, components, "gaussian-prior", options)
 
     def fit(self, data) -> None:
         """A fitted head: data.x (N, C, t, h, w) codes; labels and side inputs unused."""
@@ -43,11 +42,6 @@ def register_heads(register):
         build=lambda cfg: GaussianPrior(cfg.in_shape, **cfg.options),
         side_inputs=(),
         options=(Option("components", int, 256, "k-means clusters", lo=1, hi=4096),
-                 Option("rank", int, 1, "principal directions of each cluster's Gaussian", lo=1, hi=256),
-                 Option("min_members", int, 4, "fewest training videos in a cluster (smaller ones are merged)",
-                        lo=2, hi=10_000),
-                 Option("spread", float, 1.0, "scale of the Gaussian draw around a cluster's mean", lo=0, hi=10),
-                 Option("smooth", float, 2.0, "clustering distance between codes smoothed over space by a "
-                        "Gaussian of this many cells (0: raw codes)", lo=0, hi=64)),
+                 *OPTIONS),
         description="Unconditional mixture of low-rank Gaussians over the whole code grid (k-means clusters + PCA), "
                     "fitted on the codes alone; samples snapped to the code grid"))
