@@ -8,6 +8,7 @@ Every task hands its head to `train_head`, which fits, trains or leaves it as it
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
@@ -36,6 +37,9 @@ class TrainConfig:
     patience: int = 8  # epochs without validation improvement before stopping
     seed: int = 0
     quiet: bool = False
+    # "bf16": forward and loss run under torch.autocast(bfloat16) where the device computes bfloat16
+    # natively (else float32); weights, gradients, optimiser state and validation stay float32
+    precision: str = "fp32"
 
 
 @dataclass
@@ -45,6 +49,27 @@ class History:
     best_epoch: int = -1
     best_score: float = float("nan")
     stopped_early: bool = False
+    precision: str = "fp32"  # what the training steps ran in (TrainConfig.precision, as the device allows)
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def native_bf16(device_type: str) -> bool:
+    """Whether this device computes bfloat16 matrix products natively (CPU: oneDNN with AVX512-BF16 or
+    AMX; CUDA: compute capability 8 or more): elsewhere bf16 autocast is emulated and slower."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def effective_precision(precision: str, device_type: str) -> str:
+    """TrainConfig.precision -> what the steps will run in on this device ("bf16" only where native)."""
+    if precision not in PRECISIONS:
+        raise MagtaskError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return "bf16" if precision == "bf16" and native_bf16(device_type) else "fp32"
 
 
 def train(model: torch.nn.Module, tensors: Sequence[torch.Tensor],
@@ -58,12 +83,14 @@ def train(model: torch.nn.Module, tensors: Sequence[torch.Tensor],
     """
     seed_everything(cfg.seed)
     n = len(tensors[0])
+    device_type = next(iter(model.parameters())).device.type
+    precision = effective_precision(cfg.precision, device_type)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
     total = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     gen = torch.Generator().manual_seed(cfg.seed)
-    hist = History()
+    hist = History(precision=precision)
     best_state = None
     with progress_bar(describe, cfg.epochs, disable=cfg.quiet) as tick:
         for epoch in range(cfg.epochs):
@@ -72,7 +99,8 @@ def train(model: torch.nn.Module, tensors: Sequence[torch.Tensor],
             total_loss = 0.0
             for lo in range(0, n, cfg.batch_size):
                 idx = order[lo:lo + cfg.batch_size]
-                loss = loss_fn(model, tuple(t[idx] for t in tensors))
+                with autocast(precision, device_type):
+                    loss = loss_fn(model, tuple(t[idx] for t in tensors)).float()
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}")
                 opt.zero_grad(set_to_none=True)
@@ -101,6 +129,13 @@ def train(model: torch.nn.Module, tensors: Sequence[torch.Tensor],
         hist.best_epoch = len(hist.train_loss) - 1
     model.eval()
     return hist
+
+
+def autocast(precision: str, device_type: str):
+    """The context a training step's forward and loss run in."""
+    if precision == "bf16":
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def train_head(head, data, tensors: Callable[[], Sequence[torch.Tensor]], loss_fn, cfg: TrainConfig,

@@ -28,8 +28,9 @@ def execute(task: TaskSpec, head: HeadSpec, data: Path | None = None, tokenizer_
             seed: int = 0, epochs: int | None = None, run_dir: Path | None = None, overwrite: bool = False,
             options: dict | None = None, batch_size: int = 16, device: str = "cpu", quiet: bool = False,
             started: float | None = None, tokenizer_config: str | None = None,
-            head_options: dict | None = None) -> dict:
-    """Run `task` with `head`; options and head_options are already validated (specs.resolve_options).
+            head_options: dict | None = None, precision: str | None = None) -> dict:
+    """Run `task` with `head`; options and head_options are already validated (specs.resolve_options);
+    precision (None: the head's train_defaults) goes to the shared loop's TrainConfig.
     Returns the metrics written to RUN_DIR/metrics.json."""
     from magtask.data.defaults import default_dataset_path
     from magtask.tokenizer.resolve import hash_of, open_tokenizer
@@ -46,12 +47,12 @@ def execute(task: TaskSpec, head: HeadSpec, data: Path | None = None, tokenizer_
     with staged_run_dir(final, overwrite) as tmp:  # tasks write into tmp; renamed to `final` on success
         ctx = RunContext(task=task, head=head, dataset=dataset, tokenizer=tok, tokenizer_hash=tok_hash, codes=codes,
                          run_dir=tmp, seed=seed, epochs=epochs, options=dict(options or {}), device=device,
-                         quiet=quiet, head_options=dict(head_options or {}))
+                         quiet=quiet, head_options=dict(head_options or {}), precision=precision)
         config = {"task": task.name, "head": head.name, "head_package": f"{head.package} {head.version}",
                   "data": str(dataset.path),
                   "tokenizer": str(Path(tokenizer_path).resolve()) if tokenizer_path else "default",
                   "tokenizer_config": tokenizer_config, "seed": seed,
-                  "epochs": epochs, "options": ctx.options, "head_options": ctx.head_options,
+                  "epochs": epochs, "precision": precision, "options": ctx.options, "head_options": ctx.head_options,
                   "side_inputs": list(head.side_inputs), "device": device}
         write_json(tmp / "config.json", config)
         result = task.run(ctx)

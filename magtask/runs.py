@@ -142,6 +142,7 @@ class RunContext:
     device: str = "cpu"
     quiet: bool = False
     head_options: dict[str, Any] = field(default_factory=dict)  # the head's options, validated
+    precision: str | None = None  # the training steps' precision; None: the head's train_defaults
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -176,12 +177,13 @@ class RunContext:
         return self.head.build(config)
 
     def train_config(self, head):
-        """The shared loop's settings: the head's train_defaults, the run's seed and --epochs."""
+        """The shared loop's settings: the head's train_defaults, the run's seed, --epochs and --precision."""
         from magtask.loop import TrainConfig
 
         defaults = dict(getattr(head, "train_defaults", {}) or {})
         return TrainConfig(**{**defaults, "seed": self.seed, "quiet": self.quiet,
-                              **({"epochs": self.epochs} if self.epochs else {})})
+                              **({"epochs": self.epochs} if self.epochs else {}),
+                              **({"precision": self.precision} if self.precision else {})})
 
     def side_inputs(self, providers: dict):
         """The head's declared side inputs, each computed on first use by providers[name]()."""

@@ -52,6 +52,10 @@ def run(
                                            "e.g. -o hidden=64; `magtask list-heads HEAD` lists them."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Videos per encoding batch (16 is fastest on 2 CPU cores)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="Training steps in fp32 or bf16 (bfloat16 "
+                                            "autocast; weights and scores stay float32; only where the device "
+                                            "computes bf16 natively, else fp32). Default: the head's; "
+                                            "metrics.json says which ran (train_precision)."),
 ) -> None:
     """Train or fit a head on a task's codes, evaluate it on the held-out test split, write a run dir.
 
@@ -60,6 +64,7 @@ def run(
     `magtask run classify mlp -o hidden=64` sets a head option (`magtask list-heads mlp` lists them);
     metrics.json records the options and the head's side inputs (what it used beyond the codes).
     """
+    from magtask.loop import PRECISIONS
     from magtask.registry import get_registry
     from magtask.runner import execute
 
@@ -80,12 +85,14 @@ def run(
     options = resolve_options(task_spec.options, given, f"task {task_spec.name}", flags=True)
     head_opts = resolve_options(head_spec.options, parse_pairs(head_options, "-o"), f"head {head_spec.name}")
     check_side_inputs(head_spec, task_spec)
+    if precision is not None and precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     t0 = time.perf_counter()
     metrics = execute(task_spec, head_spec, data=data, tokenizer_path=tokenizer, seed=seed, epochs=epochs,
                       run_dir=run_dir, overwrite=overwrite, options=options, head_options=head_opts,
                       batch_size=batch_size,
                       device=device, quiet=as_json, started=t0,
-                      tokenizer_config=tokenizer_config)
+                      tokenizer_config=tokenizer_config, precision=precision)
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:

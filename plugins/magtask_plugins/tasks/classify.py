@@ -69,6 +69,7 @@ def run(ctx) -> dict:
         "train_per_class": int(k) if k else None,
         "head_kind": head_kind(model),
         "epochs_trained": len(hist.train_loss) if hist else None,
+        "train_precision": hist.precision if hist else None,
         "best_epoch": hist.best_epoch + 1 if hist else None,
         "val_accuracy": hist.best_score if hist and hist.val_score else None,
     }

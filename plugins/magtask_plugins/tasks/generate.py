@@ -230,6 +230,7 @@ def run(ctx) -> dict:
         "head_kind": head_kind(head),
         "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
         "epochs_trained": len(hist.train_loss) if hist else None,
+        "train_precision": hist.precision if hist else None,
         "best_epoch": hist.best_epoch + 1 if hist else None,
         "train_seconds": round(train_seconds, 2), "sample_seconds": round(sample_seconds, 2),
     })

@@ -192,6 +192,7 @@ def run(ctx) -> dict:
         "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
         "causal_prefix_max_abs_diff": prefix_diff, "train_seconds": round(train_seconds, 2),
         "epochs_trained": len(hist.train_loss) if hist else None,
+        "train_precision": hist.precision if hist else None,
         "head_params": int(sum(p.numel() for p in model.parameters())) if hasattr(model, "parameters") else 0,
     })
     if not np.isfinite(metrics["mse"]):
