@@ -166,6 +166,28 @@ def test_content_cells_are_counted_in_steps_of_the_coarsest_grid():
     assert lfq.content_steps == 2
 
 
+def test_mean_decoding_keeps_content_the_head_is_unsure_of_and_argmax_loses_it():
+    """A cell whose first channel is split 50/50 between the background's level and a far one: argmax
+    reads background there (the content is lost), `decode=mean` the expected level under
+    softmax(logits / decode_temperature), rounded: between the two. Sure cells read the same either way."""
+    spec = get_registry().head("predict", "lstm-predictor")
+    grid = CodeGrid.fsq((8, 5, 5, 5))
+    logits = torch.full((1, 1, 23, 16, 16), -30.0)
+    for start in (0, 8, 13, 18):  # every channel sure of level 0 ...
+        logits[0, 0, start] = 0.0
+    logits[0, 0, 7, 3, 3] = 0.0  # ... except channel 0 at (3, 3): level 0 or level 7, even odds
+    bg = torch.zeros(1, 4, dtype=torch.long)
+    heads = {mode: spec.build(build_config(spec, width=8, decode=mode, decode_temperature=1.0, bg_bias=0.0))
+             for mode in ("argmax", "mean")}
+    codes = {mode: grid.digits(h.codes_of(logits, bg)) for mode, h in heads.items()}
+    assert codes["argmax"][0, 0, 0, 3, 3] == 0  # content lost
+    assert 3 <= codes["mean"][0, 0, 0, 3, 3] <= 4  # expected level 3.5, rounded
+    sure = torch.ones(16, 16, dtype=torch.bool)
+    sure[3, 3] = False
+    assert (codes["argmax"][0, :, 0][:, sure] == 0).all() and (codes["mean"][0, :, 0][:, sure] == 0).all()
+    assert spec.build(build_config(spec, width=8)).decode == "mean"  # the default
+
+
 def test_code_only_heads_train_on_the_whole_past_by_default():
     """Defaults: each step's encoder sees every past step (window = n_past_steps) and only the last past
     step's prediction, the one the test asks for, is trained (context = n_past_steps - 1)."""

@@ -4,7 +4,8 @@ steps' per-channel code levels (blocks.code_predict).
     past codes (B, C, tp, h, w) -> one-hot levels, the past steps stacked -> conv encoder per step at
       h x w, h/2 x w/2, h/4 x w/4 -> ConvLSTM over steps at h/4 x w/4 (causal by construction) ->
       U-Net decoder at the last past step (skips from its h x w and h/2 x w/2 features) -> level
-      logits of the next steps -> argmax -> config.grid.codes_from_digits -> future codes (B, C, tf, h, w)
+      logits of the next steps -> expected level (decode) -> config.grid.codes_from_digits -> future
+      codes (B, C, tf, h, w)
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ per-channel code levels (blocks.code_predict).
     past codes (B, C, tp, h, w) -> one-hot levels, the past steps stacked -> conv encoder per step at
       h x w, h/2 x w/2, h/4 x w/4 -> its (h/4 * w/4) tokens + learned cell and step embeddings ->
       pre-norm transformer, block-causal mask -> U-Net decoder at the last past step (skips from its
-      h x w and h/2 x w/2 features) -> level logits of the next steps -> argmax ->
+      h x w and h/2 x w/2 features) -> level logits of the next steps -> expected level (decode) ->
       config.grid.codes_from_digits
 """
 
