@@ -188,24 +188,33 @@ def test_mean_decoding_keeps_content_the_head_is_unsure_of_and_argmax_loses_it()
     assert spec.build(build_config(spec, width=8)).decode == "mean"  # the default
 
 
-def test_code_only_heads_train_on_the_whole_past_by_default():
-    """Defaults: each step's encoder sees every past step (window = n_past_steps) and only the last past
-    step's prediction, the one the test asks for, is trained (context = n_past_steps - 1)."""
-    spec = get_registry().head("predict", "lstm-predictor")
+@pytest.mark.parametrize("name,context", [("lstm-predictor", 5), ("transformer-predictor", 1)])
+def test_code_only_heads_train_on_the_whole_past_by_default(name, context):
+    """Defaults: each step's encoder sees every past step (window = n_past_steps). Step t predicts steps
+    t+1..t+horizon from steps 0..t; the steps t >= context are trained: lstm-predictor the last past step
+    only (context -1, the prediction the test asks for), transformer-predictor every step from 1 (the
+    shorter pasts too). A context past the last past step is cut to it."""
+    spec = get_registry().head("predict", name)
     torch.manual_seed(0)
-    head = spec.build(build_config(spec, width=8)).eval()
-    assert head.window == 6 and head.context == 5
+    small = {"width": 8, **({"depth": 1} if name == "transformer-predictor" else {})}
+    head = spec.build(build_config(spec, **small)).eval()
+    assert head.window == 6 and head.context == context
+    other = spec.build(build_config(spec, **small, context=6 - context)).eval()  # the other head's default
+    other.load_state_dict(head.state_dict())
+    assert spec.build(build_config(spec, **small, context=9)).context == 5
     grid = CodeGrid.fsq((8, 5, 5, 5))
     clips = grid.codes_from_digits(torch.stack([torch.randint(0, l, (2, 8, 16, 16)) for l in (8, 5, 5, 5)], 1))
     with torch.no_grad():
-        base = head.loss(clips)
-        other = clips.clone()
-        other[:, :, 7] = -other[:, :, 7]  # a target of the last past step's prediction
-        assert not torch.isclose(head.loss(other), base)
-    early = spec.build(build_config(spec, width=8, context=1)).eval()
-    early.load_state_dict(head.state_dict())
+        assert not torch.isclose(other.loss(clips), head.loss(clips))  # other steps trained: another loss
+        changed = clips.clone()
+        changed[:, :, 7] = -changed[:, :, 7]  # a target of the last past step's prediction: always trained
+        assert not torch.isclose(head.loss(changed), head.loss(clips))
+    trained = []  # how many steps' predictions enter the loss: the logits of steps context..T-2
+    hook = head.out.register_forward_hook(lambda module, args, out: trained.append(out.shape[0] // len(clips)))
     with torch.no_grad():
-        assert not torch.isclose(early.loss(clips), base)  # more steps trained: another loss
+        head.loss(clips)
+    hook.remove()
+    assert trained == [8 - 1 - context]  # T - 1 steps are inputs
 
 
 @pytest.mark.parametrize("name", ["lstm-predictor", "transformer-predictor"])

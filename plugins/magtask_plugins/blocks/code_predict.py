@@ -17,7 +17,8 @@ from the train split's codes alone (no track, no centres, no windows copied out 
       -> config.grid.codes_from_digits: the codes, on the tokenizer's grid
 
 Training (the shared loop, default minibatches (clips,)): cross entropy of every step t >= `context`
-against steps t+1..t+horizon of the same clip (teacher forcing is exact: the inputs are true past
+(the head's default: -1, the last past step only, which the test asks for, or 1, every step that has
+seen motion; `code_options`) against steps t+1..t+horizon of the same clip (teacher forcing is exact: the inputs are true past
 codes), each cell weighted 1 + bg_weight where the target's code is at least `content_steps` grid
 steps (L1 over channels) from the clip's most common code (its background): the cells that carry
 content, not the small flicker the encoder puts on background codes. By default content_steps is
@@ -29,6 +30,8 @@ more steps than the horizon are rolled out, the predicted steps fed back as inpu
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 import torch.nn.functional as F
@@ -53,12 +56,20 @@ CODE_OPTIONS = (
            "argmax = the most likely level", choices=("mean", "argmax")),
     Option("decode_temperature", float, 3.0, "softmax temperature of decode=mean (above 1 weights unlikely "
            "levels up: fewer lost dots; 3 was best on the default data's val split)", lo=0.01, hi=100.0),
-    Option("context", int, -1, "first step whose prediction is trained; -1: the last past step only (what the "
-           "test asks: the future from the whole past)", lo=-1, hi=1024),
+    Option("context", int, -1, "first step whose prediction is trained (each step t >= context predicts the next "
+           "steps from steps 0..t); -1: the last past step only, the one the test asks for", lo=-1, hi=1024),
     Option("augment", bool, False, "flip / transpose each training clip on the code grid at random"),
     Option("max_cells", int, 4096, "largest latent grid (steps x h x w) the head accepts; beyond it refuses",
            lo=1, hi=10**9),
 )
+
+
+def code_options(**defaults) -> tuple[Option, ...]:
+    """CODE_OPTIONS with some defaults set by the head (name=value)."""
+    unknown = set(defaults) - {o.name for o in CODE_OPTIONS}
+    if unknown:
+        raise ValueError(f"no such code option: {sorted(unknown)}")
+    return tuple(dataclasses.replace(o, default=defaults[o.name]) if o.name in defaults else o for o in CODE_OPTIONS)
 
 
 class Block(nn.Module):
@@ -164,7 +175,8 @@ class CodePredictor(nn.Module, PredictHead):
         self.bg_weight, self.bg_bias = float(bg_weight), float(bg_bias)
         self.decode, self.decode_temperature = str(decode), float(decode_temperature)
         self.content_steps = int(content_steps) or max(2, round(2 * (max(self.levels) - 1) / 7))
-        self.context = self.n_past - 1 if int(context) < 0 else int(context)
+        last = self.n_past - 1  # always trained: the prediction the test asks for
+        self.context = last if int(context) < 0 else min(int(context), last)
         self.augment = bool(augment)
         self.window = int(window) or self.n_past
         self.hp, self.wp = -(-h // 4) * 4, -(-w // 4) * 4  # padded: all-zero one-hot outside
