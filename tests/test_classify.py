@@ -114,3 +114,30 @@ def test_mlp_classifier_reads_any_tokenizer_code_scale_the_same():
     torch.manual_seed(1)  # the same dropout masks
     b = head(x * scale + shift)
     assert torch.allclose(a, b, atol=1e-3), (a - b).abs().max()
+
+
+def test_mlp_classifier_trains_on_mirrored_and_transposed_grids():
+    """`augment` (default on): in training mode each code grid reaches the stem mirrored in x, in y and
+    transposed at random (a path's class does not change with them), in eval mode as it is."""
+    import torch
+
+    from magtask_plugins.heads.classify.mlp_classifier import MLPClassifier
+
+    spec = get_registry().head("classify", "mlp-classifier")
+    assert next(o for o in spec.options if o.name == "augment").default is True
+    torch.manual_seed(0)
+    head = MLPClassifier((4, 8, 16, 16), n_classes=4, augment=True)
+    x = torch.randn(64, 4, 8, 16, 16)
+    seen = []
+    head.stem.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    head.train()(x)
+    head.eval()(x)
+    flat = x.flatten(1, 2)
+
+    def views(g):
+        mirrors = [g, g.flip(-1), g.flip(-2), g.flip(-1).flip(-2)]
+        return mirrors + [m.transpose(-1, -2) for m in mirrors]
+
+    kinds = [next(k for k, v in enumerate(views(flat[i])) if torch.equal(seen[0][i], v)) for i in range(len(x))]
+    assert len(set(kinds)) == 8  # every symmetry drawn among 64 grids (each has odds 1/8)
+    assert torch.equal(seen[1], flat)

@@ -37,7 +37,7 @@ def test_every_builtin_head_lists_its_side_inputs_and_options():
         for o in rows[name]["options"]:
             assert {"name", "type", "default", "help", "values"} <= set(o)
     one = json.loads(run_cli("list-heads", "mlp", "--json", check=True).stdout)
-    assert one["name"] == "mlp-classifier" and [o["name"] for o in one["options"]] == ["width", "hidden"]
+    assert one["name"] == "mlp-classifier" and [o["name"] for o in one["options"]] == ["width", "hidden", "augment"]
     text = run_cli("list-heads", "track-predictor", check=True).stdout
     assert "true_centres" in text and "reader_steps" in text
 
@@ -48,9 +48,9 @@ def test_head_options_reach_build_config_json_and_metrics(tiny_dataset, tiny_tok
                    "--epochs", "1", "-o", "hidden=8", "--option", "width=3", "--run-dir", str(run_dir), "--json",
                    check=True)
     m = json.loads(proc.stdout)
-    assert m["options"] == {"width": 3, "hidden": 8} and m["side_inputs"] == []
+    assert m["options"] == {"width": 3, "hidden": 8, "augment": True} and m["side_inputs"] == []
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["head_options"] == {"width": 3, "hidden": 8}
+    assert config["head_options"] == {"width": 3, "hidden": 8, "augment": True}
     weights, _ = open_tensors(run_dir / "head.safetensors")
     assert weights["stem.1.weight"].shape[0] == 6 and weights["mlp.2.weight"].shape[0] == 8  # built with them
 
