@@ -17,13 +17,14 @@ from the train split's codes alone (no track, no centres, no windows copied out 
       -> config.grid.codes_from_digits: the codes, on the tokenizer's grid
 
 Training (the shared loop, default minibatches (clips,)): cross entropy of every step t >= `context`
-(the head's default: -1, the last past step only, which the test asks for, or 1, every step that has
-seen motion; `code_options`) against steps t+1..t+horizon of the same clip (teacher forcing is exact: the inputs are true past
-codes), each cell weighted 1 + bg_weight where the target's code is at least `content_steps` grid
-steps (L1 over channels) from the clip's most common code (its background): the cells that carry
-content, not the small flicker the encoder puts on background codes. By default content_steps is
-two steps of an 8-level channel, counted on the grid's finest channel: max(2, round(2 (L - 1) / 7))
-for L its most levels (2 on 8,5,5,5; 4 on 16,16,16,16), since a finer grid flickers by more steps.
+(the head's default, `code_options`: -1, the last past step only, which the test asks for; or 1,
+every step that has seen motion) against steps t+1..t+horizon of the same clip (teacher forcing is
+exact: the inputs are true past codes), each cell weighted 1 + bg_weight where the target's code is
+at least `content_steps` grid steps (L1 over channels) from the clip's most common code (its
+background): the cells that carry content, not the small flicker the encoder puts on background
+codes. By default content_steps is two steps of an 8-level channel, counted on the grid's finest
+channel: max(2, round(2 (L - 1) / 7)) for L its most levels (2 on 8,5,5,5; 4 on 16,16,16,16),
+since a finer grid flickers by more steps.
 Optionally (augment) each clip is flipped / transposed on the code grid at random.
 At test time the output of the last past step gives the next `horizon` steps at once (no rollout);
 more steps than the horizon are rolled out, the predicted steps fed back as inputs.
