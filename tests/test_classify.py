@@ -141,3 +141,18 @@ def test_mlp_classifier_trains_on_mirrored_and_transposed_grids():
     kinds = [next(k for k, v in enumerate(views(flat[i])) if torch.equal(seen[0][i], v)) for i in range(len(x))]
     assert len(set(kinds)) == 8  # every symmetry drawn among 64 grids (each has odds 1/8)
     assert torch.equal(seen[1], flat)
+
+
+def test_grid_mirrors_never_transpose_a_grid_that_is_not_square():
+    """blocks.grid_symmetries.random_mirrors on (B, ..., h, w) with h != w: the four mirrors only."""
+    import torch
+
+    from magtask_plugins.blocks.grid_symmetries import random_mirrors
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 2, 3, 4, 6)
+    out = random_mirrors(x)
+    assert out.shape == x.shape and not torch.equal(out, x)
+    kinds = [next(k for k, v in enumerate((g, g.flip(-1), g.flip(-2), g.flip(-1).flip(-2))) if torch.equal(o, v))
+             for g, o in zip(x, out)]
+    assert set(kinds) == {0, 1, 2, 3}

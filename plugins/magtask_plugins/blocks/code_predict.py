@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask import MagtaskError, Option, PredictHead
+from magtask_plugins.blocks.grid_symmetries import random_mirrors
 
 # What both code-only heads share as options (each adds its core's own).
 CODE_OPTIONS = (
@@ -224,22 +225,10 @@ class CodePredictor(nn.Module, PredictHead):
         return logits.split(self.levels, dim=-3)
 
     # -- training ----------------------------------------------------------------------------------
-    def symmetries(self, clips: torch.Tensor) -> torch.Tensor:
-        """Each clip (B, C, T, h, w) mirrored in x, in y and transposed (square grids) at random."""
-        b = len(clips)
-        out = clips.clone()
-        for dim, i in ((-1, 0), (-2, 1)):
-            m = torch.rand(b) < 0.5
-            out[m] = out[m].flip(dim)
-        if self.h == self.w:
-            m = torch.rand(b) < 0.5
-            out[m] = out[m].transpose(-1, -2)
-        return out
-
     def loss(self, clips: torch.Tensor) -> torch.Tensor:
         """Weighted per-channel level cross entropy of every step t >= context against steps t+1..t+horizon."""
         if self.training and self.augment:
-            clips = self.symmetries(clips)
+            clips = random_mirrors(clips)
         t = clips.shape[2]
         first = min(self.context, t - 2)
         logits = self(clips[:, :, :t - 1], first)  # steps first..t-2 predict at least one step inside the clip

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from magtask import ClassifyHead, HeadSpec, Option, hookimpl
+from magtask_plugins.blocks.grid_symmetries import random_mirrors
 
 
 class MLPClassifier(nn.Module, ClassifyHead):
@@ -26,7 +27,7 @@ class MLPClassifier(nn.Module, ClassifyHead):
     def __init__(self, in_shape, n_classes: int, width: int = 16, hidden: int = 128, augment: bool = True):
         super().__init__()
         c, t, h, w = in_shape
-        self.augment, self.square = bool(augment), h == w
+        self.augment = bool(augment)
         self.stem = nn.Sequential(  # time folded into channels: (C*t, h, w), 2D convs are fast on CPU
             nn.BatchNorm2d(c * t),
             nn.Conv2d(c * t, 2 * width, 3, padding=1), nn.GELU(), nn.MaxPool2d(2, ceil_mode=True),
@@ -39,19 +40,8 @@ class MLPClassifier(nn.Module, ClassifyHead):
     def forward(self, codes: torch.Tensor) -> torch.Tensor:  # (B, C, t, h, w) -> (B, n_classes)
         x = codes.flatten(1, 2)
         if self.training and self.augment:
-            x = self.symmetries(x)
+            x = random_mirrors(x)
         return self.mlp(self.stem(x))
-
-    def symmetries(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C*t, h, w): each grid mirrored in x, in y and (square grids) transposed, at random."""
-        x = x.clone()
-        for dim in (-1, -2):
-            m = torch.rand(len(x)) < 0.5
-            x[m] = x[m].flip(dim)
-        if self.square:
-            m = torch.rand(len(x)) < 0.5
-            x[m] = x[m].transpose(-1, -2)
-        return x
 
 
 @hookimpl

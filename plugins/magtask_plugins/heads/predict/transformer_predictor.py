@@ -25,7 +25,7 @@ def build(cfg):
 def register_heads(register):
     register(HeadSpec(name="transformer-predictor", task="predict", aliases=("transformer",), build=build,
                       consumes="latents", side_inputs=(),
-                      # every step from 1 trained: better on val and test here, worse for lstm-predictor
+                      # context 1: chosen on val (benchmarks/predict.md)
                       options=(*code_options(context=1),
                                Option("depth", int, 4, "transformer layers", lo=1, hi=64),
                                Option("heads", int, 4, "attention heads (must divide 4 x width, the core's width)", lo=1, hi=64)),
