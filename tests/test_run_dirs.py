@@ -82,8 +82,9 @@ def test_failed_run_leaves_nothing_so_the_retry_works(tiny_dataset, tiny_tokeniz
 
 def test_ctrl_c_says_nothing_was_written_and_exits_130(tiny_dataset, tiny_tokenizer, tmp_path):
     run_dir = tmp_path / "run"
-    args = [sys.executable, "-m", "magtask", "run", "classify", "mlp", "--data", str(tiny_dataset), "--tokenizer",
-            str(tiny_tokenizer), "--epochs", "100000", "--run-dir", str(run_dir)]
+    # a head whose training cannot end on its own first: lstm-predictor stops early only after 1000 flat epochs
+    args = [sys.executable, "-m", "magtask", "run", "predict", "lstm", "-o", "width=4", "--data", str(tiny_dataset),
+            "--tokenizer", str(tiny_tokenizer), "--epochs", "100000", "--run-dir", str(run_dir)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "COLUMNS": "200"}, preexec_fn=sigint_default)
     deadline = time.time() + 120
