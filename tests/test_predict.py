@@ -457,3 +457,76 @@ def test_code_only_heads_train_on_the_lfq_fixture_and_refuse_the_seed_grid(name)
     seed = BuildConfig(**{**cfg.__dict__, "in_shape": (4, 16, 64, 64), "grid": CodeGrid.fsq((8, 5, 5, 5))})
     with pytest.raises(MagtaskError, match="over max_cells=4096"):
         spec.build(seed)
+
+
+def test_random_shifts_move_content_by_whole_cells_and_keep_the_encoders_border():
+    """blocks.grid_shifts.random_shifts(digits, bg, far, limit): per clip one offset (dy, dx), |dy|, |dx| <=
+    limit, that keeps every content cell (L1 >= far from the clip's background digits bg) on the grid. The
+    content moves by it in every step, leaving no copy behind; the border ring the encoder draws stays where
+    it was wherever no content lands on it; the cells the shift empties, or fills from the old ring, read
+    the background."""
+    from magtask_plugins.blocks.grid_shifts import random_shifts
+
+    torch.manual_seed(0)
+    levels = (8, 5, 5, 5)
+    b, t, h, w = 3, 8, 16, 16
+    bg = torch.tensor([[3, 2, 2, 2]] * b)
+    digits = bg[:, :, None, None, None].repeat(1, 1, t, h, w)
+    ring = torch.zeros(h, w, dtype=torch.bool)
+    ring[[0, -1]] = True
+    ring[:, [0, -1]] = True
+    digits[:, 1, :, ring] = 3  # a border the encoder draws: 1 step off the background (not content)
+    digits[:, 2, :, 5:9, 5:9] = 1  # a faint patch (not content) that a shift carries along
+    tracks = [[(6, 4 + s) for s in range(t)], [(0, 5 + s) for s in range(t)], [(15 - s, 15 - s) for s in range(t)]]
+    for k, track in enumerate(tracks):  # clip 1 on the top row; clip 2 leaves the bottom right corner
+        for s, (r, c) in enumerate(track):
+            digits[k, 0, s, r, c] = 7
+    assert torch.equal(random_shifts(digits, bg, far=2, limit=0), digits)
+    seen = set()
+    for _ in range(60):
+        out = random_shifts(digits, bg, far=2, limit=2)
+        assert out.shape == digits.shape
+        for k, track in enumerate(tracks):
+            moved = ((out[k] - bg[k, :, None, None, None]).abs().sum(0) >= 2).nonzero().tolist()
+            dy, dx = moved[0][1] - track[0][0], moved[0][2] - track[0][1]
+            assert abs(dy) <= 2 and abs(dx) <= 2
+            assert moved == [[s, r + dy, c + dx] for s, (r, c) in enumerate(track)]  # content moves, never wraps
+            seen.add((k, dy, dx))
+            rolled = torch.roll(digits[k], (dy, dx), (-2, -1))
+            strip = torch.ones(h, w, dtype=torch.bool)
+            strip[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = False
+            from_ring = torch.roll(ring, (dy, dx), (0, 1)) & ~strip
+            content = (out[k] - bg[k, :, None, None, None]).abs().sum(0) >= 2
+            expect = torch.where(strip | from_ring, bg[k, :, None, None, None], rolled)
+            was = (digits[k] - bg[k, :, None, None, None]).abs().sum(0) >= 2
+            expect = torch.where(ring, torch.where(was, bg[k, :, None, None, None], digits[k]), expect)
+            assert torch.equal(torch.where(content, out[k], expect), out[k])
+    assert len({s for s in seen if s[0] == 0}) > 10  # offsets vary, in both directions
+    assert {s[1] for s in seen if s[0] == 1} == {0, 1, 2}  # the top row's content only moves down
+    assert all(s[1] <= 0 and s[2] <= 0 for s in seen if s[0] == 2)  # content that reaches the corner stays on
+
+
+def test_code_only_predictors_train_on_shifted_clips_when_asked():
+    """`shift` (cells, default 0 for both heads): in training mode the loss sees random_shifts of the clips;
+    in eval mode (and with shift 0) the clips as given."""
+    for name in ("lstm-predictor", "transformer-predictor"):
+        spec = get_registry().head("predict", name)
+        small = {"width": 8, **({"depth": 1} if name == "transformer-predictor" else {})}
+        assert spec.build(build_config(spec, **small)).shift == 0
+        head = spec.build(build_config(spec, **small, shift=2))
+        grid = CodeGrid.fsq((8, 5, 5, 5))
+        digits = torch.full((4, 4, 8, 16, 16), 2)
+        digits[:, 0, :, 8, 8] = 7
+        clips = grid.codes_from_digits(digits)
+        seen = []
+        hook = head.enc1.register_forward_hook(lambda m, args, out: seen.append(args[0].detach().clone()))
+        torch.manual_seed(0)
+        head.train()
+        head.loss(clips)
+        head.eval()
+        with torch.no_grad():
+            head.loss(clips)
+        hook.remove()
+        trained, evaluated = (s.view(4, 7, -1, 16, 16) for s in seen)  # (B, T - 1 input steps, window*L, h, w)
+        assert torch.equal(evaluated[:, :, :, 8, 8], evaluated[:1, :, :, 8, 8].expand_as(evaluated[:, :, :, 8, 8]))
+        assert not torch.equal(trained, evaluated)
