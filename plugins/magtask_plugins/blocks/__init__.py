@@ -4,7 +4,6 @@ task: `dot_windows` (the dot as a track plus k x k windows of the code grid; the
 MaskGIT over a token grid read in patches), `code_mixture` (k-means mixtures of low-rank Gaussians
 over code grids), `low_rank_gaussian` (per-group PPCA Gaussians), `code_predict` (the code-space
 predictor the code-only predict heads wrap), `track_predict` (the track-space predictor of
-`track-predictor`), `grid_symmetries` (random mirrors / transposes of code grids) and `grid_shifts`
-(whole-cell shifts of code grids that keep the encoder's border ring).
+`track-predictor`) and `grid_symmetries` (random mirrors / transposes of code grids).
 Codes as per-channel categories (digits, one-hot, indices) come from the tokenizer contract's
 CodeGrid (config.grid), never from a block that presumes one quantizer."""

@@ -25,8 +25,7 @@ background): the cells that carry content, not the small flicker the encoder put
 codes. By default content_steps is two steps of an 8-level channel, counted on the grid's finest
 channel: max(2, round(2 (L - 1) / 7)) for L its most levels (2 on 8,5,5,5; 4 on 16,16,16,16),
 since a finer grid flickers by more steps.
-Optionally (augment) each clip is flipped / transposed on the code grid at random, and (shift) its
-content moved by whole cells (blocks.grid_shifts).
+Optionally (augment) each clip is flipped / transposed on the code grid at random.
 At test time the output of the last past step gives the next `horizon` steps at once (no rollout);
 more steps than the horizon are rolled out, the predicted steps fed back as inputs.
 """
@@ -40,7 +39,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from magtask import MagtaskError, Option, PredictHead
-from magtask_plugins.blocks.grid_shifts import random_shifts
 from magtask_plugins.blocks.grid_symmetries import random_mirrors
 
 # What both code-only heads share as options (each adds its core's own).
@@ -63,8 +61,6 @@ CODE_OPTIONS = (
     Option("context", int, -1, "first step whose prediction is trained (each step t >= context predicts the next "
            "steps from steps 0..t); -1: the last past step only, the one the test asks for", lo=-1, hi=1024),
     Option("augment", bool, False, "flip / transpose each training clip on the code grid at random"),
-    Option("shift", int, 0, "move each training clip's content by up to this many whole cells in y and x at "
-           "random, never off the grid (blocks.grid_shifts); 0: no shifts", lo=0, hi=64),
     Option("max_cells", int, 4096, "largest latent grid (steps x h x w) the head accepts; beyond it refuses",
            lo=1, hi=10**9),
 )
@@ -76,12 +72,6 @@ def code_options(**defaults) -> tuple[Option, ...]:
     if unknown:
         raise ValueError(f"no such code option: {sorted(unknown)}")
     return tuple(dataclasses.replace(o, default=defaults[o.name]) if o.name in defaults else o for o in CODE_OPTIONS)
-
-
-def default_content_steps(levels) -> int:
-    """Grid steps (L1 over channels) from a clip's background at which a cell counts as content: two steps
-    of an 8-level channel, on the grid's finest channel (2 on 8,5,5,5; 4 on 16,16,16,16)."""
-    return max(2, round(2 * (max(int(l) for l in levels) - 1) / 7))
 
 
 class Block(nn.Module):
@@ -176,7 +166,7 @@ class CodePredictor(nn.Module, PredictHead):
 
     def __init__(self, in_shape, grid, n_past_steps: int, n_future_steps: int, make_core, width: int = 32,
                  window: int = 0, bg_weight: float = 20.0, bg_bias: float = 1.0, context: int = -1,
-                 augment: bool = False, shift: int = 0, max_cells: int = 4096, content_steps: int = 0, decode: str = "mean",
+                 augment: bool = False, max_cells: int = 4096, content_steps: int = 0, decode: str = "mean",
                  decode_temperature: float = 3.0):
         super().__init__()
         c, t, h, w = (int(v) for v in in_shape)
@@ -186,10 +176,10 @@ class CodePredictor(nn.Module, PredictHead):
         self.horizon, self.n_past = int(n_future_steps), int(n_past_steps)
         self.bg_weight, self.bg_bias = float(bg_weight), float(bg_bias)
         self.decode, self.decode_temperature = str(decode), float(decode_temperature)
-        self.content_steps = int(content_steps) or default_content_steps(self.levels)
+        self.content_steps = int(content_steps) or max(2, round(2 * (max(self.levels) - 1) / 7))
         last = self.n_past - 1  # always trained: the prediction the test asks for
         self.context = last if int(context) < 0 else min(int(context), last)
-        self.augment, self.shift = bool(augment), int(shift)
+        self.augment = bool(augment)
         self.window = int(window) or self.n_past
         self.hp, self.wp = -(-h // 4) * 4, -(-w // 4) * 4  # padded: all-zero one-hot outside
         d1, d2, d3 = int(width), 2 * int(width), 4 * int(width)
@@ -239,10 +229,6 @@ class CodePredictor(nn.Module, PredictHead):
         """Weighted per-channel level cross entropy of every step t >= context against steps t+1..t+horizon."""
         if self.training and self.augment:
             clips = random_mirrors(clips)
-        if self.training and self.shift:
-            digits = self.grid.digits(clips)
-            clips = self.grid.codes_from_digits(
-                random_shifts(digits, self.clip_background(digits), self.content_steps, self.shift))
         t = clips.shape[2]
         first = min(self.context, t - 2)
         logits = self(clips[:, :, :t - 1], first)  # steps first..t-2 predict at least one step inside the clip
@@ -264,18 +250,15 @@ class CodePredictor(nn.Module, PredictHead):
     def cell_weight(self, digits: torch.Tensor) -> torch.Tensor:
         """digits (B, C, T, h, w) -> (B, T, h, w): 1 + bg_weight where the cell is >= content_steps grid
         steps (L1 over channels) from its clip's background (the most common code), else 1."""
-        bg = self.clip_background(digits)
+        bg = self.grid.digits_from_indices(self.grid.indices_from_digits(digits).flatten(1).mode(1).values)
         far = (digits - bg[:, :, None, None, None]).abs().sum(1) >= self.content_steps
         return 1.0 + self.bg_weight * far.to(torch.float32)
-
-    def clip_background(self, digits: torch.Tensor) -> torch.Tensor:
-        """digits (B, C, T, h, w) -> (B, C) digits of each clip's most common code."""
-        return self.grid.digits_from_indices(self.grid.indices_from_digits(digits).flatten(1).mode(1).values)
 
     # -- prediction --------------------------------------------------------------------------------
     def background(self, codes: torch.Tensor) -> torch.Tensor:
         """(B, C, T, h, w) -> (B, C) digits of each clip's most common token."""
-        return self.clip_background(self.grid.digits(codes))
+        idx = self.grid.indices(codes).flatten(1)
+        return self.grid.digits_from_indices(idx.mode(1).values)
 
     def codes_of(self, logits: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
         """(B, K, L, h, w) logits, bg (B, C) background digits -> codes (B, C, K, h, w) on the tokenizer's
