@@ -156,3 +156,21 @@ def test_grid_mirrors_never_transpose_a_grid_that_is_not_square():
     kinds = [next(k for k, v in enumerate((g, g.flip(-1), g.flip(-2), g.flip(-1).flip(-2))) if torch.equal(o, v))
              for g, o in zip(x, out)]
     assert set(kinds) == {0, 1, 2, 3}
+
+
+def test_validation_score_breaks_accuracy_ties_by_cross_entropy():
+    """Early stopping's score: the val accuracy, ties broken by the mean cross entropy, so a val split
+    that is all right from some epoch on still tells later epochs apart. One more video right always
+    outweighs any cross entropy, and the score stays within 1 / n of the accuracy."""
+    import torch
+
+    from magtask_plugins.tasks.classify import val_score
+
+    y = torch.tensor([0, 1, 1, 0])
+    sure = torch.tensor([[4.0, 0.0], [0.0, 4.0], [0.0, 4.0], [4.0, 0.0]])
+    unsure = sure / 8
+    assert val_score(sure, y) > val_score(unsure, y) >= 1.0
+    wrong = sure * 50
+    wrong[0] = torch.tensor([0.0, 0.01])  # one wrong by a hair, the others all but certain
+    assert val_score(unsure, y) > val_score(wrong, y) >= 0.75
+    assert val_score(sure, y) < 1.0 + 1 / 4 and val_score(wrong, y) < 0.75 + 1 / 4
