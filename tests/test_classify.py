@@ -174,3 +174,6 @@ def test_validation_score_breaks_accuracy_ties_by_cross_entropy():
     wrong[0] = torch.tensor([0.0, 0.01])  # one wrong by a hair, the others all but certain
     assert val_score(unsure, y) > val_score(wrong, y) >= 0.75
     assert val_score(sure, y) < 1.0 + 1 / 4 and val_score(wrong, y) < 0.75 + 1 / 4
+    # the scores read as the head declares them: as votes b is surer of class 0 than a, as logits a is
+    a, b, y0 = torch.tensor([[2.0, 1.0, 1.0]]), torch.tensor([[10.0, 9.9, 0.0]]), torch.tensor([0])
+    assert val_score(b, y0, "votes") > val_score(a, y0, "votes") and val_score(a, y0) > val_score(b, y0)

@@ -8,11 +8,12 @@ import torch.nn.functional as F
 from rich.table import Table
 
 from magtask import MagtaskError, Option, TaskSpec, TrainData, hookimpl
-from magtask.contracts import head_kind
+from magtask.contracts import ClassifyHead, capability, head_kind
 from magtask.console import out
 from magtask.data.splits import TEST, TRAIN, VAL
 from magtask.loop import train_head
 from magtask.render import confusion_image, write_image
+from magtask_plugins.tasks.classify_apply import probabilities
 
 
 def pick_per_class(index: np.ndarray, labels: np.ndarray, k: int, seed: int, n_classes: int) -> np.ndarray:
@@ -46,13 +47,13 @@ def run(ctx) -> dict:
     config = ctx.build_config(x_train.shape[1:])
     model = ctx.build_head(config)
 
-    def val_acc(m):
-        return val_score(logits_of(m, x_val), y_val)
+    def score_on_val(m):  # the val accuracy plus a tie-break worth less than one video (val_score)
+        return val_score(logits_of(m, x_val), y_val, capability(m, ClassifyHead, "scores"))
 
     data = TrainData(x=x_train, y=y_train, side=ctx.side_inputs({}), seed=ctx.seed)
     hist = train_head(model, data, lambda: (x_train, y_train),
                       lambda m, batch: F.cross_entropy(m(batch[0]), batch[1]), ctx.train_config(model),
-                      val_score=val_acc if len(val_idx) else None, describe=f"training {ctx.head.name}")
+                      val_score=score_on_val if len(val_idx) else None, describe=f"training {ctx.head.name}")
     pred = predict(model, ctx.inputs(test_idx)).numpy()
     y_test = labels[test_idx]
     m = confusion(y_test, pred, len(names))
@@ -94,14 +95,16 @@ def predict(model, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
     return logits_of(model, x, batch).argmax(1)
 
 
-def val_score(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """Early stopping's score of (N, K) logits against (N,) labels: the accuracy plus
-    1 / ((N + 1) (1 + mean cross entropy)), less than one more video right (1 / N). Among epochs with as
-    many right, the one surer of the right classes wins: a val split that is all right from an early
-    epoch on still tells the later ones apart, instead of stopping training there."""
+def val_score(scores: torch.Tensor, y: torch.Tensor, kind: str = "logits") -> float:
+    """Early stopping's score of a head's (N, K) scores (`kind` as ClassifyHead.scores) against (N,)
+    labels: the accuracy plus 1 / ((N + 1) (1 + mean cross entropy)), less than one more video right
+    (1 / N). Among epochs with as many right, the one surer of the right classes wins: a val split that
+    is all right from an early epoch on still tells the later ones apart, instead of stopping training
+    there."""
     n = len(y)
-    right = (logits.argmax(1) == y).float().mean().item()
-    ce = F.cross_entropy(logits.float(), y.long()).item()
+    right = (scores.argmax(1) == y).float().mean().item()
+    p = probabilities(scores, kind)[torch.arange(n), y.long()]
+    ce = -p.clamp_min(1e-12).log().mean().item()
     return right + 1.0 / ((n + 1) * (1.0 + ce))
 
 
