@@ -34,7 +34,7 @@ from magtask.loop import TrainConfig, train
 from magtask.tokenizer.io import load_tokenizer, tokenizer_hash
 from magtask import TrainData
 from magtask.contracts import SideInputs
-from magtask_plugins.tasks.classify import pick_per_class
+from magtask_plugins.tasks.classify import logits_of, pick_per_class, val_score
 from magtask_plugins.heads.classify.mlp_classifier import MLPClassifier
 from magtask_plugins.heads.classify.track_classifier import TrackClassifier
 
@@ -63,9 +63,12 @@ def accuracy(model, x, y, batch=256) -> float:
 
 
 def fit(model, x_tr, y_tr, x_val, y_val, cfg) -> float:
+    """Train by the shared loop; with a val split, early stopping scores epochs as the classify task does
+    (tasks.classify.val_score: val accuracy, ties broken by val cross entropy), for both models alike."""
     t0 = time.perf_counter()
     train(model, (x_tr, y_tr), lambda m, b: F.cross_entropy(m(b[0]), b[1]), cfg,
-          val_score=(lambda m: accuracy(m, x_val, y_val)) if len(x_val) else None, describe="training")
+          val_score=(lambda m: val_score(logits_of(m, x_val, 256), y_val)) if len(x_val) else None,
+          describe="training")
     return time.perf_counter() - t0
 
 
