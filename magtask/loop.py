@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import platform
 import random
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -55,14 +56,27 @@ class History:
 PRECISIONS = ("fp32", "bf16")
 
 
+X86 = ("x86_64", "amd64", "i386", "i686", "x86")
+
+
+def mkldnn_bf16() -> bool:
+    """Whether oneDNN runs bf16 on this CPU at all (on x86 also where it only emulates it)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def native_bf16(device_type: str) -> bool:
-    """Whether this device computes bfloat16 matrix products natively (CPU: oneDNN with AVX512-BF16 or
-    AMX; CUDA: compute capability 8 or more): elsewhere bf16 autocast is emulated and slower."""
+    """Whether this device computes bfloat16 matrix products natively (CPU: AVX512-BF16 or AMX on x86,
+    oneDNN's bf16 elsewhere; CUDA: compute capability 8 or more): elsewhere bf16 autocast is emulated
+    and slower than fp32. oneDNN alone says yes on any AVX512 x86 CPU, so x86's own flags decide there."""
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device_type == "cpu":
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
+    if device_type != "cpu" or not mkldnn_bf16():
+        return False
+    if platform.machine().lower() in X86:
+        flags = [getattr(torch.cpu, f, None) for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        if all(callable(f) for f in flags):
+            return any(bool(f()) for f in flags)
+    return True
 
 
 def effective_precision(precision: str, device_type: str) -> str:
