@@ -65,9 +65,8 @@ def test_unknown_precision_is_a_usage_error_before_work(tiny_dataset, tiny_token
 
 
 def test_cpu_bf16_counts_as_native_only_with_avx512_bf16_or_amx_on_x86(monkeypatch):
-    """oneDNN reports bf16 support on any AVX512 CPU, where it is emulated: measured on such a CPU
-    (AVX512F without AVX512-BF16 or AMX) a transformer-predictor step took 0.79 s in bf16 against
-    0.39-0.50 s in fp32. So on x86 the loop takes bf16 only where the CPU has AVX512-BF16 or AMX."""
+    """oneDNN reports bf16 support on any AVX512 CPU, where it is emulated and slower than fp32
+    (benchmarks/predict.md, 2026-12-04): on x86 the loop takes bf16 only with AVX512-BF16 or AMX."""
     import magtask.loop as loop
 
     monkeypatch.setattr(loop, "mkldnn_bf16", lambda: True)
