@@ -457,3 +457,31 @@ def test_code_only_heads_train_on_the_lfq_fixture_and_refuse_the_seed_grid(name)
     seed = BuildConfig(**{**cfg.__dict__, "in_shape": (4, 16, 64, 64), "grid": CodeGrid.fsq((8, 5, 5, 5))})
     with pytest.raises(MagtaskError, match="over max_cells=4096"):
         spec.build(seed)
+
+
+@pytest.mark.parametrize("window", [0, 3])
+def test_stacked_input_is_each_steps_one_hot_levels_over_its_window(window):
+    """stacked(codes): per clip and step s, block j of window blocks holds the one-hot levels of step
+    s - (window - 1 - j) (zero before the first step), on a grid padded to multiples of 4 (zero outside);
+    here a 6 x 5 grid, 7 steps, 8,5,5,5 levels."""
+    from magtask.contracts import BuildConfig
+
+    levels = (8, 5, 5, 5)
+    spec = get_registry().head("predict", "lstm-predictor")
+    cfg = BuildConfig(task="predict", in_shape=(4, 7, 6, 5), class_names=("a",), codebook_size=1000,
+                      levels=levels, frames=14, image_size=24,
+                      options=resolve_options(spec.options, {"width": 4, "window": window}, spec.name),
+                      task_config={"n_past_steps": 5, "n_future_steps": 2, "stride": 2, "patch": 4.0})
+    head = spec.build(cfg)
+    grid = CodeGrid.fsq(levels)
+    codes = grid.codes_from_digits(torch.stack([torch.randint(0, l, (2, 7, 6, 5)) for l in levels], 1))
+    w, n_levels = window or 5, sum(levels)
+    want = torch.zeros(2 * 7, w * n_levels, 8, 8)
+    for b in range(2):
+        for s in range(7):
+            for j in range(w):
+                if s - (w - 1 - j) >= 0:
+                    want[b * 7 + s, j * n_levels:(j + 1) * n_levels, :6, :5] = grid.one_hot(codes[b:b + 1, :, s - (w - 1 - j)])[0]
+    got = head.stacked(codes)
+    assert got.shape == want.shape
+    assert torch.equal(got, want)

@@ -197,11 +197,18 @@ class CodePredictor(nn.Module, PredictHead):
     def stacked(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (B, C, T, h, w) -> (B*T, window*L, hp, wp): per step the one-hot levels of itself and the
         window - 1 steps before it (zero before the first step and outside the grid)."""
-        b, t = len(codes), codes.shape[2]
-        hot = self.grid.one_hot(codes.transpose(1, 2).flatten(0, 1))  # (B*T, L, h, w)
-        hot = F.pad(hot, (0, self.wp - self.w, 0, self.hp - self.h)).view(b, t, self.n_levels, self.hp, self.wp)
-        hot = F.pad(hot, (0, 0, 0, 0, 0, 0, self.window - 1, 0))  # zero steps before the first
-        return torch.cat([hot[:, j:j + t] for j in range(self.window)], 2).flatten(0, 1)
+        b, t, n = len(codes), codes.shape[2], self.window
+        first = torch.tensor([0, *self.levels[:-1]], device=codes.device).cumsum(0).view(1, -1, 1, 1, 1)
+        where = (self.grid.digits(codes) + first).permute(0, 2, 3, 4, 1)  # (B, T, h, w, C): index in 0..L-1
+        # -1: no step there (before the first) or no cell (the padding)
+        where = F.pad(where, (0, 0, 0, self.wp - self.w, 0, self.hp - self.h, n - 1, 0), value=-1)
+        cols = torch.stack([where[:, j:j + t] for j in range(n)], 4)  # (B, T, hp, wp, window, C)
+        ones = (cols >= 0).to(torch.float32)
+        # a missing step or cell misses in every channel, so its 0 lands in a block nothing else writes
+        cols = cols.clamp_min(0) + self.n_levels * torch.arange(n, device=codes.device).view(n, 1)
+        hot = torch.zeros(b * t, self.hp, self.wp, n * self.n_levels, device=codes.device)
+        hot.scatter_(3, cols.flatten(0, 1).flatten(3), ones.flatten(0, 1).flatten(3))
+        return hot.permute(0, 3, 1, 2)  # channels-last in memory: the layout the CPU's convolutions prefer
 
     def forward(self, codes: torch.Tensor, first: int = 0) -> torch.Tensor:
         """codes (B, C, T, h, w) -> logits (B, T - first, horizon, L, h, w): at step t (t >= first) the
@@ -236,13 +243,13 @@ class CodePredictor(nn.Module, PredictHead):
         weight = self.cell_weight(digits)
         total, norm = clips.new_zeros(()), clips.new_zeros(())
         for k in range(1, self.horizon + 1):
-            steps = torch.arange(first, t - k)  # predicting step s + k from step s
-            if len(steps) == 0:
+            n = t - k - first  # steps first..t-k-1 predict steps first+k..t-1, k ahead
+            if n <= 0:
                 continue
-            lg = logits[:, steps - first, k - 1]  # (B, S, L, h, w)
-            wk = weight[:, steps + k]  # (B, S, h, w)
+            lg = logits[:, :n, k - 1]  # (B, n, L, h, w)
+            wk = weight[:, first + k:t]  # (B, n, h, w)
             for i, part in enumerate(self.channel_logits(lg)):
-                ce = F.cross_entropy(part.movedim(2, 1), digits[:, i, steps + k], reduction="none")
+                ce = F.cross_entropy(part.movedim(2, 1), digits[:, i, first + k:t], reduction="none")
                 total = total + (ce * wk).sum()
             norm = norm + wk.sum() * self.c
         return total / norm
