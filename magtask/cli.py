@@ -42,6 +42,9 @@ def _fail(message: str, code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from magtask.loop import flush_denormals
+
+    flush_denormals()  # before torch starts its threads, so that they inherit it
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("MAGTASK_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]

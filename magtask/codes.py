@@ -27,6 +27,7 @@ import torch
 from magtask import checksums
 from magtask.console import err, progress_bar
 from magtask.errors import MagtaskError
+from magtask.loop import flush_denormals
 from magtask.paths import cache_dir
 from magtask.tensorfile import TensorWriter, data_digest, open_lazy, open_tensors, writer_temp_files
 
@@ -102,7 +103,7 @@ def extract(dataset, tokenizer, tokenizer_hash: str, batch_size: int = ENCODE_BA
     layout = {"labels": ((n,), np.int64), "split": ((n,), np.uint8),
               "latents": ((n, c, t, h, w), np.float32), "indices": ((n, t, h, w), np.int32)}
     tokenizer.eval()
-    torch.set_flush_denormal(True)  # denormal activations make CPU convolutions several times slower
+    flush_denormals()  # this thread at least (the CLI has set it for every thread)
     starts = list(range(0, n, batch_size))
     mine = starts[rank::size]
     if rank == 0:

@@ -59,6 +59,14 @@ PRECISIONS = ("fp32", "bf16")
 X86 = ("x86_64", "amd64", "i386", "i686", "x86")
 
 
+def flush_denormals() -> None:
+    """Treat denormal floats as zero on this CPU from now on. Late in training, gradients reach denormal
+    values, and CPU kernels on them run several times slower (a trained predictor's step 1.9x,
+    benchmarks/predict.md). The setting is per thread and a new thread inherits it, so it holds for
+    torch's thread pool only if set before the pool exists: the CLI's main calls this first."""
+    torch.set_flush_denormal(True)
+
+
 def mkldnn_bf16() -> bool:
     """Whether oneDNN runs bf16 on this CPU at all (on x86 also where it only emulates it)."""
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -95,6 +103,7 @@ def train(model: torch.nn.Module, tensors: Sequence[torch.Tensor],
     val_score(model) -> float, higher is better, evaluated after each epoch in eval mode; without it
     the last epoch's weights are kept.
     """
+    flush_denormals()
     seed_everything(cfg.seed)
     n = len(tensors[0])
     device_type = next(iter(model.parameters())).device.type

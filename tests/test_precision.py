@@ -81,3 +81,30 @@ def test_cpu_bf16_counts_as_native_only_with_avx512_bf16_or_amx_on_x86(monkeypat
     monkeypatch.setattr(loop, "mkldnn_bf16", lambda: True)
     monkeypatch.setattr(loop.platform, "machine", lambda: "aarch64")  # no x86 flags to read: oneDNN's word
     assert native_bf16("cpu") is True
+
+
+DENORMALS_LEFT = """
+import sys, torch
+{setup}
+torch.set_num_threads(2)
+x = torch.full((2 ** 22,), 1e-40)  # a denormal float32, in chunks over both threads
+print(int(((x * 1.0) != 0).sum()))
+"""
+
+
+@pytest.mark.parametrize("setup,flushed", [
+    ("", False),  # the control: without it denormals survive (in every thread)
+    ("from magtask.loop import flush_denormals; flush_denormals()", True),
+    ("from magtask.cli import main\ntry:\n    main(['list-heads'])\nexcept SystemExit:\n    pass", True),
+])
+def test_denormals_are_flushed_in_every_thread_of_a_magtask_process(setup, flushed):
+    """Denormal floats make CPU kernels several times slower late in training (benchmarks/predict.md).
+    flush_denormals() (which the CLI calls first) sets it before torch's thread pool exists, so the
+    pool's threads inherit it: no denormal survives a product computed on two threads."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", DENORMALS_LEFT.format(setup=setup)], capture_output=True,
+                         text=True, check=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "2"})
+    left = int(out.stdout.strip().splitlines()[-1])
+    assert (left == 0) == flushed, left

@@ -10,6 +10,7 @@ import torch
 from magtask import metrics, trajectory_eval
 from magtask.data.dataset import Dataset
 from magtask.errors import MagtaskError, UsageError
+from magtask.loop import flush_denormals
 from magtask.tokenizer.model import VideoTokenizer
 
 SPLITS = ("train", "val", "test", "all")
@@ -20,7 +21,7 @@ def reconstruct(model: VideoTokenizer, videos: np.ndarray, batch_size: int = 32)
     """uint8 or float videos -> (reconstructions as uint8, indices int64)."""
     model.eval()
     device = next(model.parameters()).device
-    torch.set_flush_denormal(True)
+    flush_denormals()  # this thread at least (the CLI has set it for every thread)
     recs, idxs = [], []
     for s in range(0, len(videos), batch_size):
         x = metrics.as_float(videos[s:s + batch_size]).to(device)

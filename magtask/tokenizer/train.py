@@ -24,6 +24,7 @@ from magtask.data.dataset import Dataset, load_dataset
 from magtask.distributed import all_sum, barrier, data_parallel, init, rank_slice
 from magtask.errors import MagtaskError, UsageError
 from magtask.interrupt import kept
+from magtask.loop import flush_denormals
 from magtask.tokenizer.io import load_training_state, save_tokenizer, save_training_state
 from magtask.tokenizer.model import VideoTokenizer, check_config
 
@@ -178,7 +179,7 @@ def train_tokenizer(dataset: str | Path | Dataset | Sequence, out: str | Path | 
         start_step = state["step"]
         if [d.hash for d in sets] != state["data"]:
             raise MagtaskError(f"{resume}: was trained on other data (hashes differ); resume with the same --data")
-    torch.set_flush_denormal(True)  # denormal activations slow CPU convolutions 4x
+    flush_denormals()  # this thread at least (the CLI has set it for every thread)
     torch.manual_seed(seed)
     if start_from is not None:
         if resume is not None:
