@@ -61,9 +61,9 @@ X86 = ("x86_64", "amd64", "i386", "i686", "x86")
 
 def flush_denormals() -> None:
     """Treat denormal floats as zero on this CPU from now on. Late in training, gradients reach denormal
-    values, and CPU kernels on them run several times slower (a trained predictor's step 1.9x,
-    benchmarks/predict.md). The setting is per thread and a new thread inherits it, so it holds for
-    torch's thread pool only if set before the pool exists: the CLI's main calls this first."""
+    values, and CPU kernels on them run much slower (benchmarks/predict.md). The setting is per
+    thread and a new thread inherits it, so it holds for torch's thread pool only if set before the
+    pool exists: the CLI's main calls this first."""
     torch.set_flush_denormal(True)
 
 
