@@ -101,6 +101,7 @@ def test_denormals_are_flushed_in_every_thread_of_a_magtask_process(setup, flush
     """Denormal floats slow CPU kernels late in training (benchmarks/predict.md). flush_denormals()
     (which the CLI calls first) sets it before torch's thread pool exists, so the pool's threads
     inherit it: no denormal survives a product computed on two threads."""
+    import os
     import subprocess
     import sys
 
@@ -108,6 +109,6 @@ def test_denormals_are_flushed_in_every_thread_of_a_magtask_process(setup, flush
         pytest.skip("this CPU cannot flush denormals")
 
     out = subprocess.run([sys.executable, "-c", DENORMALS_LEFT.format(setup=setup)], capture_output=True,
-                         text=True, check=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "2"})
+                         text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
     left = int(out.stdout.strip().splitlines()[-1])
     assert (left == 0) == flushed, left

@@ -198,8 +198,8 @@ class CodePredictor(nn.Module, PredictHead):
         """codes (B, C, T, h, w) -> (B*T, window*L, hp, wp): per step the one-hot levels of itself and the
         window - 1 steps before it (zero before the first step and outside the grid)."""
         b, t, n = len(codes), codes.shape[2], self.window
-        first = torch.tensor([0, *self.levels[:-1]], device=codes.device).cumsum(0).view(1, -1, 1, 1, 1)
-        where = (self.grid.digits(codes) + first).permute(0, 2, 3, 4, 1)  # (B, T, h, w, C): index in 0..L-1
+        offsets = torch.tensor([0, *self.levels[:-1]], device=codes.device).cumsum(0).view(1, -1, 1, 1, 1)
+        where = (self.grid.digits(codes) + offsets).permute(0, 2, 3, 4, 1)  # (B, T, h, w, C): index in 0..L-1
         # -1: no step there (before the first) or no cell (the padding)
         where = F.pad(where, (0, 0, 0, self.wp - self.w, 0, self.hp - self.h, n - 1, 0), value=-1)
         cols = torch.stack([where[:, j:j + t] for j in range(n)], 4)  # (B, T, hp, wp, window, C)
